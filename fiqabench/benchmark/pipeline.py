@@ -1,0 +1,300 @@
+"""The evaluation engine: samples → requests → (store | runner) → scored records → results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import fiqabench
+from fiqabench.benchmark.results import (
+    ResultsFile,
+    RunManifest,
+    TaskManifest,
+    TaskResults,
+    Timing,
+    git_commit,
+    write_results,
+    write_samples,
+)
+from fiqabench.benchmark.schema import Message, ModelIdentity, Record, Request, Response
+from fiqabench.benchmark.store import RecordStore
+from fiqabench.errors import UserError
+from fiqabench.judges.rules import RULES_VERSION
+from fiqabench.runners.base import Runner
+from fiqabench.tasks.base import Sample, Task
+
+MAX_ERROR_EXAMPLES = 5
+
+
+class ProgressSink(Protocol):
+    def start(self, task: str, total: int) -> None: ...
+    def advance(self, task: str, amount: int = 1) -> None: ...
+
+
+class NoProgress:
+    def start(self, task: str, total: int) -> None:
+        return None
+
+    def advance(self, task: str, amount: int = 1) -> None:
+        return None
+
+
+def _digest(document: object) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _messages_for_hash(messages: Sequence[Message]) -> list[object]:
+    # Images enter the hash by content only: moving a file must not invalidate its record, and
+    # replacing its bytes must.
+    return [m.model_dump(exclude={"content": {"__all__": {"path"}}}) for m in messages]
+
+
+def prompt_hash(messages: Sequence[Message]) -> str:
+    return _digest(_messages_for_hash(messages))
+
+
+def build_request(
+    identity: ModelIdentity, task: Task, sample: Sample, messages: tuple[Message, ...]
+) -> Request:
+    generation = task.spec.generation
+    answer_space = task.answer_space(sample)
+    key = _digest(
+        {
+            "model": identity.fingerprint(),
+            "messages": _messages_for_hash(messages),
+            "generation": generation.model_dump(),
+            "answer_space": answer_space.model_dump() if answer_space else None,
+            "harness": fiqabench.__version__,
+        }
+    )
+    return Request(
+        key=key,
+        sample_id=sample.id,
+        task=task.name,
+        messages=messages,
+        generation=generation,
+        answer_space=answer_space,
+    )
+
+
+def score_response(
+    task: Task,
+    sample: Sample,
+    response: Response,
+    *,
+    request: Request | None = None,
+    cached: bool = False,
+) -> Record:
+    """Join a sample and its response into a record; a failed call stays an error, never wrong."""
+    record = Record(
+        sample_id=sample.id,
+        task=task.name,
+        request_key=request.key if request else None,
+        prompt_hash=prompt_hash(request.messages) if request else None,
+        response=response.text,
+        status="error",
+        error=response.error,
+        latency_s=response.latency_s,
+        cached=cached,
+        meta=dict(sample.meta),
+    )
+    if not response.ok:
+        record.error = response.error or "no response text"
+        return record
+    assert response.text is not None
+    scored = task.score(sample, response.text)
+    record.parsed = scored.parsed
+    record.parse_stage = scored.parse_stage
+    record.status = scored.status
+    record.correct = scored.correct
+    record.score = scored.score
+    return record
+
+
+def input_error_record(task: Task, sample: Sample, error: str) -> Record:
+    return Record(
+        sample_id=sample.id, task=task.name, status="error", error=error, meta=sample.meta
+    )
+
+
+@dataclass
+class TaskRun:
+    records: list[Record]
+    timing: Timing
+
+
+@dataclass
+class Evaluation:
+    runner: Runner
+    store: RecordStore
+    output_dir: Path
+    seed: int = 0
+    limit: int | None = None
+    include_paths: list[str] = field(default_factory=list)
+    progress: ProgressSink = field(default_factory=NoProgress)
+
+    def run(self, tasks: Sequence[Task]) -> ResultsFile:
+        started = time.perf_counter()
+        results = ResultsFile(
+            manifest=RunManifest(
+                git_commit=git_commit(),
+                command=sys.argv,
+                model=self.runner.identity,
+                include_paths=self.include_paths,
+                seed=self.seed,
+                limit=self.limit,
+                started_at=utc_now(),
+            )
+        )
+        records: list[Record] = []
+        for task in tasks:
+            task_run = self.run_task(task)
+            records.extend(task_run.records)
+            results.manifest.tasks.append(task_manifest(task, len(task_run.records)))
+            results.results[task.name] = summarise(
+                task, task_run.records, self.runner.identity, self.seed, task_run.timing
+            )
+            # Persist after every task so a later crash keeps the finished ones readable.
+            write_samples(self.output_dir, records)
+            write_results(self.output_dir, results)
+        results.manifest.finished_at = utc_now()
+        results.manifest.duration_s = round(time.perf_counter() - started, 3)
+        write_results(self.output_dir, results)
+        return results
+
+    def run_task(self, task: Task) -> TaskRun:
+        samples = task.samples()[: self.limit] if self.limit is not None else task.samples()
+        self.progress.start(task.name, len(samples))
+        requests: dict[str, Request] = {}
+        input_errors: dict[str, str] = {}
+        for sample in samples:
+            if sample.error is not None:
+                input_errors[sample.id] = sample.error
+                continue
+            try:
+                messages = task.messages(sample)
+            except UserError as exc:
+                input_errors[sample.id] = str(exc)
+                continue
+            requests[sample.id] = build_request(self.runner.identity, task, sample, messages)
+
+        cached = self.store.get_many(r.key for r in requests.values())
+        unique_pending = {r.key: r for r in requests.values() if r.key not in cached}
+        self.progress.advance(task.name, len(samples) - len(unique_pending))
+        fresh, generation_s = self._generate(task.name, list(unique_pending.values()))
+
+        records = []
+        for sample in samples:
+            if sample.id in input_errors:
+                records.append(input_error_record(task, sample, input_errors[sample.id]))
+                continue
+            request = requests[sample.id]
+            from_store = request.key in cached
+            response = cached[request.key] if from_store else fresh[request.key]
+            records.append(
+                score_response(task, sample, response, request=request, cached=from_store)
+            )
+        timing = _timing(
+            records,
+            n_cached=len(requests) - len(unique_pending),
+            pending=len(unique_pending),
+            generation_s=generation_s,
+            responses=[*cached.values(), *fresh.values()],
+        )
+        return TaskRun(records=records, timing=timing)
+
+    def _generate(self, task: str, pending: list[Request]) -> tuple[dict[str, Response], float]:
+        fresh: dict[str, Response] = {}
+        started = time.perf_counter()
+        try:
+            for request, response in self.runner.generate(pending):
+                if response.ok:
+                    self.store.put(request, self.runner.identity.alias, response)
+                fresh[request.key] = response
+                self.progress.advance(task)
+        except Exception as exc:  # a crashed runner fails its remaining requests, not the run
+            message = f"runner failed: {type(exc).__name__}: {exc}"
+            for request in pending:
+                fresh.setdefault(request.key, Response(error=message))
+        for request in pending:
+            fresh.setdefault(request.key, Response(error="runner returned no response"))
+        return fresh, time.perf_counter() - started
+
+
+def _timing(
+    records: list[Record],
+    *,
+    n_cached: int,
+    pending: int,
+    generation_s: float,
+    responses: list[Response],
+) -> Timing:
+    latencies = [r.latency_s for r in responses if r.ok]
+    usages = [r.usage for r in responses if r.usage is not None]
+    return Timing(
+        n_requests=n_cached + pending,
+        n_cached=n_cached,
+        n_generated=pending,
+        generation_s=round(generation_s, 6),
+        ms_per_sample=round(1000 * generation_s / pending, 4) if pending else None,
+        mean_latency_ms=round(1000 * sum(latencies) / len(latencies), 4) if latencies else None,
+        input_tokens=sum(u.input_tokens for u in usages),
+        output_tokens=sum(u.output_tokens for u in usages),
+    )
+
+
+def task_manifest(task: Task, n_samples: int) -> TaskManifest:
+    return TaskManifest(
+        name=task.name,
+        kind=task.spec.kind,
+        protocol=task.spec.protocol,
+        spec_path=str(task.loaded.path),
+        spec_sha256=task.loaded.sha256,
+        template_sha256=task.template_hashes(),
+        builtin=task.loaded.builtin,
+        n_samples=n_samples,
+    )
+
+
+def summarise(
+    task: Task,
+    records: list[Record],
+    identity: ModelIdentity,
+    seed: int,
+    timing: Timing | None = None,
+) -> TaskResults:
+    aggregated = task.aggregate(records, seed)
+    errors = list(dict.fromkeys(r.error for r in records if r.error))
+    return TaskResults(
+        task=task.name,
+        protocol=task.spec.protocol,
+        model=identity.alias,
+        model_id=identity.model_id,
+        revision=identity.revision,
+        judge=RULES_VERSION,
+        prompt_template_sha256=task.template_hashes(),
+        metrics=aggregated.metrics,
+        ci95=aggregated.ci95,
+        counts=aggregated.counts,
+        breakdowns=aggregated.breakdowns,
+        timing=timing or Timing(),
+        error_examples=errors[:MAX_ERROR_EXAMPLES],
+    )
+
+
+def error_rate(results: ResultsFile) -> float:
+    total = sum(r.counts.get("total", 0) for r in results.results.values())
+    errors = sum(r.counts.get("error", 0) for r in results.results.values())
+    return errors / total if total else 0.0
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

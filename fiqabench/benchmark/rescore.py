@@ -1,0 +1,104 @@
+"""Scoring without a model: imported predictions, or the saved responses of an earlier run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fiqabench.benchmark.pipeline import (
+    input_error_record,
+    score_response,
+    summarise,
+    task_manifest,
+    utc_now,
+)
+from fiqabench.benchmark.results import (
+    ResultsFile,
+    RunManifest,
+    read_jsonl,
+    read_results,
+    read_samples,
+)
+from fiqabench.benchmark.schema import ModelIdentity, Record, Response
+from fiqabench.errors import UserError, describe_validation_error
+from fiqabench.tasks.base import Sample, Task
+from fiqabench.tasks.registry import TaskRegistry
+
+
+class Prediction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sample_id: str
+    response: str
+
+
+def read_predictions(path: Path, known_ids: set[str]) -> dict[str, str]:
+    predictions: dict[str, str] = {}
+    for number, document in read_jsonl(path):
+        try:
+            prediction = Prediction.model_validate(document)
+        except ValidationError as exc:
+            raise UserError(describe_validation_error(exc), path=path, line=number) from exc
+        if prediction.sample_id not in known_ids:
+            raise UserError(f"unknown sample_id '{prediction.sample_id}'", path=path, line=number)
+        if prediction.sample_id in predictions:
+            raise UserError(f"duplicate sample_id '{prediction.sample_id}'", path=path, line=number)
+        predictions[prediction.sample_id] = prediction.response
+    return predictions
+
+
+def score_predictions(task: Task, path: Path, *, seed: int = 0) -> tuple[ResultsFile, list[Record]]:
+    """Score `{"sample_id", "response"}` lines; samples with no prediction count as errors."""
+    samples = task.samples()
+    predictions = read_predictions(path, {sample.id for sample in samples})
+    records = []
+    for sample in samples:
+        if sample.error is not None:
+            records.append(input_error_record(task, sample, sample.error))
+        elif sample.id not in predictions:
+            records.append(input_error_record(task, sample, "no prediction for this sample"))
+        else:
+            records.append(score_response(task, sample, Response(text=predictions[sample.id])))
+    identity = ModelIdentity(
+        alias=f"predictions:{path.name}", runner="predictions", model_id=str(path.resolve())
+    )
+    manifest = RunManifest(model=identity, seed=seed, started_at=utc_now())
+    manifest.tasks.append(task_manifest(task, len(records)))
+    results = ResultsFile(
+        manifest=manifest, results={task.name: summarise(task, records, identity, seed)}
+    )
+    return results, records
+
+
+def rescore_run(run_dir: Path, registry: TaskRegistry) -> tuple[ResultsFile, list[Record]]:
+    """Score a run's saved responses again with the current scoring rules."""
+    previous = read_results(run_dir)
+    saved = read_samples(run_dir)
+    identity = previous.manifest.model
+    seed = previous.manifest.seed
+    rescored_all: list[Record] = []
+    results = previous.model_copy(deep=True)
+    for name in previous.results:
+        task = registry.get(name)
+        by_id = {sample.id: sample for sample in task.samples()}
+        records = [r for r in saved if r.task == name]
+        rescored = [_rescore(task, by_id, record) for record in records]
+        rescored_all.extend(rescored)
+        timing = previous.results[name].timing
+        results.results[name] = summarise(task, rescored, identity, seed, timing)
+    return results, rescored_all
+
+
+def _rescore(task: Task, samples: dict[str, Sample], record: Record) -> Record:
+    sample = samples.get(record.sample_id)
+    if sample is None:
+        raise UserError(
+            f"sample '{record.sample_id}' of task '{task.name}' is no longer in the task's data"
+        )
+    if record.status == "error" or record.response is None:
+        return record
+    response = Response(text=record.response, latency_s=record.latency_s or 0.0)
+    fresh = score_response(task, sample, response, cached=record.cached)
+    return fresh.model_copy(
+        update={"request_key": record.request_key, "prompt_hash": record.prompt_hash}
+    )

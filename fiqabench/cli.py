@@ -1,0 +1,365 @@
+"""The `fiqabench` command line."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from fiqabench import __version__
+from fiqabench.benchmark.pipeline import Evaluation, error_rate
+from fiqabench.benchmark.results import ResultsFile, write_results, write_samples
+from fiqabench.benchmark.store import RecordStore
+from fiqabench.errors import UserError
+
+if TYPE_CHECKING:
+    from fiqabench.tasks.registry import TaskRegistry
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+DEFAULT_MAX_ERROR_RATE = 0.05
+STORE_FILE = "records.sqlite"
+
+PathOption = click.Path(path_type=Path)
+ExistingDir = click.Path(path_type=Path, exists=True, file_okay=False)
+
+
+class RichProgress:
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.ids: dict[str, TaskID] = {}
+
+    def start(self, task: str, total: int) -> None:
+        self.ids[task] = self.progress.add_task(task, total=total)
+
+    def advance(self, task: str, amount: int = 1) -> None:
+        self.progress.advance(self.ids[task], amount)
+
+
+@contextmanager
+def rich_progress(enabled: bool) -> Iterator[RichProgress]:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+    )
+    with progress:
+        yield RichProgress(progress)
+
+
+def _fmt(value: float | None, percent: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
+
+
+def print_summary(results: ResultsFile) -> None:
+    table = Table(
+        title=f"fiqabench · model {results.manifest.model.alias}",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    table.add_column("task", no_wrap=True)
+    for column in ("n", "acc %", "95% CI", "single", "multi", "tf", "unparsed", "err", "open"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for name, task in results.results.items():
+        metrics, counts = task.metrics, task.counts
+        ci = task.ci95.get("accuracy")
+        table.add_row(
+            name,
+            str(counts.get("total", 0)),
+            _fmt(metrics.get("accuracy")),
+            f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "—",
+            _fmt(metrics.get("accuracy_single")),
+            _fmt(metrics.get("accuracy_multi")),
+            _fmt(metrics.get("accuracy_tf")),
+            str(counts.get("parse_fail", 0)),
+            str(counts.get("error", 0)),
+            str(counts.get("unscored", 0)),
+        )
+    out.print(table)
+    for name, task in results.results.items():
+        out.print(
+            f"{name}: protocol {task.protocol}, judge {task.judge}, prompt "
+            f"{task.prompt_template_sha256.get('user', '')[:12]}",
+            highlight=False,
+        )
+    unscored = sum(t.counts.get("unscored", 0) for t in results.results.values())
+    if unscored:
+        out.print(
+            f"{unscored} open-ended answers are unscored: they need an LLM judge "
+            "and are not counted in accuracy.",
+            highlight=False,
+        )
+    for name, task in results.results.items():
+        for example in task.error_examples:
+            console.print(f"[yellow]{name}: {example}", highlight=False)
+
+
+def _safe_dirname(alias: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", alias).strip("_") or "run"
+
+
+def _registry(include_paths: tuple[Path, ...]) -> TaskRegistry:
+    from fiqabench.tasks.registry import TaskRegistry
+
+    return TaskRegistry(list(include_paths))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fiqabench")
+def cli() -> None:
+    """Evaluate how well vision-language models judge face and portrait image quality.
+
+    \b
+    Start here:
+      fiqabench tasks list                       the tasks and whether their data is present
+      fiqabench models list                      the model aliases
+      fiqabench eval --model random --task all   run the chance baseline on every task
+    """
+
+
+include_option = click.option(
+    "--include-path",
+    "include_paths",
+    type=ExistingDir,
+    multiple=True,
+    help="Extra folder of task YAML specs (with their templates and data). Repeatable.",
+)
+
+
+@cli.command("eval")
+@click.option("--model", required=True, help="Model alias (see `fiqabench models list`).")
+@click.option(
+    "--task",
+    "task_selection",
+    default="all",
+    show_default=True,
+    help="A task name, a comma-separated list, or 'all' (every task whose data is present).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Evaluate only the first N samples of each task."
+)
+@click.option(
+    "--output-dir",
+    type=PathOption,
+    help="Where results.json, samples.jsonl and the record store go [default: runs/MODEL].",
+)
+@include_option
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for chance baselines and bootstrap confidence intervals.",
+)
+@click.option(
+    "--max-error-rate",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_MAX_ERROR_RATE,
+    show_default=True,
+    help="Exit with status 1 when the share of samples that failed (bad input or failed "
+    "model calls) exceeds this.",
+)
+@click.option(
+    "--cache-db",
+    type=PathOption,
+    help="Record store to read and write [default: OUTPUT_DIR/records.sqlite]. Share one "
+    "across runs to reuse answers.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show the live progress bar.")
+def eval_command(
+    model: str,
+    task_selection: str,
+    limit: int | None,
+    output_dir: Path | None,
+    include_paths: tuple[Path, ...],
+    seed: int,
+    max_error_rate: float,
+    cache_db: Path | None,
+    progress: bool,
+) -> None:
+    """Run a model on tasks, score the answers and write results.
+
+    Answers are saved as they arrive; running the same command again resumes where it
+    stopped, reusing every stored answer and retrying only failed or missing ones.
+    """
+    from fiqabench.runners.catalog import build_runner
+
+    registry = _registry(include_paths)
+    tasks, skipped = registry.select(task_selection)
+    for task in skipped:
+        console.print(
+            f"skipped {task.name}: its data is missing; prepare it with "
+            f"`{task.spec.prepare or 'see ' + str(task.loaded.path)}`",
+            highlight=False,
+        )
+    if not tasks:
+        raise UserError("no task to run: none of the selected tasks has its data")
+    runner = build_runner(model, seed=seed)
+    output_dir = output_dir or Path("runs") / _safe_dirname(model)
+    store = RecordStore(cache_db or output_dir / STORE_FILE)
+    try:
+        with rich_progress(progress) as sink:
+            evaluation = Evaluation(
+                runner=runner,
+                store=store,
+                output_dir=output_dir,
+                seed=seed,
+                limit=limit,
+                include_paths=[str(p.resolve()) for p in include_paths],
+                progress=sink,
+            )
+            results = evaluation.run(tasks)
+    finally:
+        store.close()
+        runner.close()
+    print_summary(results)
+    out.print(f"results: {output_dir / 'results.json'}", highlight=False)
+    _check_error_rate(results, max_error_rate)
+
+
+def _check_error_rate(results: ResultsFile, max_error_rate: float) -> None:
+    rate = error_rate(results)
+    if rate > max_error_rate:
+        console.print(
+            f"[red]error: {100 * rate:.1f}% of samples failed, more than "
+            f"--max-error-rate {100 * max_error_rate:.1f}%",
+            highlight=False,
+        )
+        sys.exit(1)
+
+
+@cli.command("score")
+@click.option(
+    "--run", "run_dir", type=ExistingDir, help="Re-score the saved responses of this run folder."
+)
+@click.option("--task", "task_name", help="Task of the predictions (with --predictions).")
+@click.option(
+    "--predictions",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help='JSONL of {"sample_id": ..., "response": ...} lines to score with no model.',
+)
+@click.option(
+    "--output-dir", type=PathOption, help="Where to write results [default: the --run folder]."
+)
+@include_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for bootstrap CIs.")
+def score_command(
+    run_dir: Path | None,
+    task_name: str | None,
+    predictions: Path | None,
+    output_dir: Path | None,
+    include_paths: tuple[Path, ...],
+    seed: int,
+) -> None:
+    """Score answers without running a model: a saved run, or imported predictions."""
+    from fiqabench.benchmark import rescore
+    from fiqabench.benchmark.results import read_results
+
+    if (run_dir is None) == (predictions is None):
+        raise UserError("give either --run RUN_DIR or --task TASK --predictions FILE")
+    if predictions is not None:
+        if not task_name:
+            raise UserError("--predictions needs --task")
+        if output_dir is None:
+            raise UserError("--predictions needs --output-dir")
+        task = _registry(include_paths).get(task_name)
+        results, records = rescore.score_predictions(task, predictions, seed=seed)
+    else:
+        assert run_dir is not None
+        manifest_paths = [Path(p) for p in read_results(run_dir).manifest.include_paths]
+        registry = _registry(tuple(dict.fromkeys([*manifest_paths, *include_paths])))
+        results, records = rescore.rescore_run(run_dir, registry)
+        output_dir = output_dir or run_dir
+    write_samples(output_dir, records)
+    write_results(output_dir, results)
+    print_summary(results)
+    out.print(f"results: {output_dir / 'results.json'}", highlight=False)
+
+
+@cli.group("tasks")
+def tasks_group() -> None:
+    """Inspect the available tasks."""
+
+
+@tasks_group.command("list")
+@include_option
+def tasks_list(include_paths: tuple[Path, ...]) -> None:
+    """List tasks: kind, protocol, data status and how to prepare missing data."""
+    registry = _registry(include_paths)
+    table = Table(title="fiqabench tasks")
+    for column in ("task", "kind", "protocol", "data", "origin", "description"):
+        table.add_column(column)
+    for name in registry.names:
+        task = registry.get(name)
+        data = "[green]ready" if task.data_available() else f"[red]missing[/] · {task.spec.prepare}"
+        origin = "built-in" if task.loaded.builtin else str(task.loaded.path)
+        table.add_row(name, task.spec.kind, task.spec.protocol, data, origin, task.spec.description)
+    out.print(table)
+
+
+@cli.group("models")
+def models_group() -> None:
+    """Inspect the model catalog."""
+
+
+@models_group.command("list")
+def models_list() -> None:
+    """List model aliases: runner, model id, revision and the install extra each needs."""
+    from fiqabench.runners.catalog import load_catalog
+
+    table = Table(title="fiqabench models")
+    for column in ("alias", "runner", "model id", "revision", "extra", "description"):
+        table.add_column(column)
+    for alias, entry in load_catalog().items():
+        table.add_row(
+            alias,
+            entry.runner,
+            entry.model_id,
+            entry.revision or "—",
+            entry.extra or "(core)",
+            entry.description,
+        )
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

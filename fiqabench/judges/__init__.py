@@ -1,0 +1,1 @@
+"""Answer scoring: rule matchers for closed questions; LLM judges for open answers."""

@@ -1,0 +1,1 @@
+"""Submission bundles, their validation by re-scoring, and the static leaderboard site."""

@@ -1,0 +1,1 @@
+"""Model runners behind one protocol (`fiqabench.runners.base.Runner`) and the model catalog."""

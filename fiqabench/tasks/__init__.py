@@ -1,0 +1,1 @@
+"""Task specs (YAML + Jinja templates + data), the registry, and one module per task kind."""

@@ -1,0 +1,215 @@
+"""Portrait Q&A tasks (Q-Bench-Portrait format): single, multi, true/false and open questions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from fiqabench.benchmark import metrics
+from fiqabench.benchmark.images import check_image
+from fiqabench.benchmark.schema import (
+    AnswerSpace,
+    ImagePart,
+    Message,
+    QAItem,
+    Record,
+    TextPart,
+)
+from fiqabench.errors import UserError, describe_validation_error
+from fiqabench.judges import rules
+from fiqabench.tasks.base import Sample, Scored, Task, TaskResult
+from fiqabench.tasks.spec import LoadedSpec
+from fiqabench.tasks.templates import load_template
+
+BREAKDOWN_KEYS = ("type", "scope", "dimension", "subdimension", "source")
+CLOSED_TYPES = ("single", "multi", "tf")
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FIQABENCH_CACHE", Path.home() / ".cache" / "fiqabench"))
+
+
+def read_jsonl_items(path: Path) -> list[Sample]:
+    """Parse a Q&A JSONL file; a bad line becomes a sample carrying its error, not an abort."""
+    if not path.is_file():
+        raise UserError("data file not found", path=path)
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            samples.append(_sample_from_line(path, number, line, seen))
+    return samples
+
+
+def _sample_from_line(path: Path, number: int, line: str, seen: set[str]) -> Sample:
+    where = f"{path}:{number}"
+    try:
+        document = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Sample(id=f"line-{number}", item=None, error=f"{where}: malformed JSON: {exc.msg}")
+    raw_id = document.get("id") if isinstance(document, dict) else None
+    fallback_id = str(raw_id) if raw_id is not None else f"line-{number}"
+    try:
+        item = QAItem.model_validate(document)
+    except ValidationError as exc:
+        return Sample(id=fallback_id, item=None, error=f"{where}: {describe_validation_error(exc)}")
+    if item.id in seen:
+        return Sample(
+            id=f"{item.id}@line-{number}", item=None, error=f"{where}: duplicate id '{item.id}'"
+        )
+    seen.add(item.id)
+    return sample_from_item(item, path.parent)
+
+
+def sample_from_item(item: QAItem, base: Path) -> Sample:
+    meta = {key: str(getattr(item, key)) for key in BREAKDOWN_KEYS}
+    images = tuple((base / image) for image in item.images)
+    return Sample(id=item.id, item=item, images=images, meta=meta)
+
+
+class QATask(Task):
+    """Items from JSONL or a Hugging Face dataset; answers scored by the rule cascade."""
+
+    def __init__(self, loaded: LoadedSpec) -> None:
+        super().__init__(loaded)
+        prompt = self.spec.prompt
+        folder = self.loaded.folder
+        self.user_template = load_template(prompt.user, folder)
+        self.system_template = load_template(prompt.system, folder) if prompt.system else None
+        self._samples: list[Sample] | None = None
+
+    @property
+    def data_path(self) -> Path | None:
+        data = self.spec.data
+        if data.jsonl is not None:
+            return (self.loaded.folder / data.jsonl).resolve()
+        assert data.hf is not None
+        local = self.loaded.folder / data.hf
+        return local.resolve() if local.exists() else None
+
+    def data_available(self) -> bool:
+        if self.spec.data.jsonl is not None or self.data_path is not None:
+            return self.data_path is not None and self.data_path.exists()
+        return os.environ.get("HF_HUB_OFFLINE") != "1"
+
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            self._samples = self._load_samples()
+        return self._samples
+
+    def _load_samples(self) -> list[Sample]:
+        data = self.spec.data
+        if data.jsonl is not None:
+            assert self.data_path is not None
+            return read_jsonl_items(self.data_path)
+        from fiqabench.tasks.hf_data import load_hf_items
+
+        source = str(self.data_path) if self.data_path is not None else data.hf
+        assert source is not None
+        items = load_hf_items(
+            source,
+            split=data.split,
+            mapping=data.mapping,
+            revision=data.revision,
+            image_dir=default_cache_dir() / "hf-images",
+        )
+        return [sample_from_item(item, Path("/")) for item in items]
+
+    def template_hashes(self) -> dict[str, str]:
+        hashes = {"user": self.user_template.sha256}
+        if self.system_template is not None:
+            hashes["system"] = self.system_template.sha256
+        return hashes
+
+    def messages(self, sample: Sample) -> tuple[Message, ...]:
+        item = sample.item
+        assert isinstance(item, QAItem)
+        variables = {
+            "question": item.question,
+            "type": item.type,
+            "options": [
+                {"letter": letter, "text": text}
+                for letter, text in zip(item.letters, item.options or [], strict=True)
+            ],
+            "item": item.model_dump(),
+        }
+        images = [ImagePart(path=str(path), sha256=check_image(path)) for path in sample.images]
+        user = Message(
+            role="user", content=(*images, TextPart(text=self.user_template.render(**variables)))
+        )
+        if self.system_template is None:
+            return (user,)
+        system = Message(
+            role="system", content=(TextPart(text=self.system_template.render(**variables)),)
+        )
+        return (system, user)
+
+    def answer_space(self, sample: Sample) -> AnswerSpace | None:
+        item = sample.item
+        assert isinstance(item, QAItem)
+        return AnswerSpace(type=item.type, letters=tuple(item.letters))
+
+    def score(self, sample: Sample, response: str) -> Scored:
+        item = sample.item
+        assert isinstance(item, QAItem)
+        if item.type == "open":
+            return Scored(parsed=None, parse_stage=None, status="unscored")
+        if item.type == "single":
+            parsed = rules.parse_single(response, item.options or [])
+        elif item.type == "multi":
+            parsed = rules.parse_multi(response, item.options or [])
+        else:
+            parsed = rules.parse_tf(response)
+        if not parsed.ok:
+            return Scored(parsed=None, parse_stage=parsed.stage, status="parse_fail", correct=False)
+        expected = tuple(item.answer) if isinstance(item.answer, list) else item.answer
+        return Scored(
+            parsed=parsed.value,
+            parse_stage=parsed.stage,
+            status="ok",
+            correct=parsed.value == expected,
+        )
+
+    def aggregate(self, records: list[Record], seed: int) -> TaskResult:
+        closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
+        values, ci = _accuracy(closed, seed)
+        result_metrics: dict[str, float | None] = {"accuracy": values}
+        ci95: dict[str, tuple[float, float] | None] = {"accuracy": ci}
+        for kind in CLOSED_TYPES:
+            subset = [r for r in closed if r.meta.get("type") == kind]
+            result_metrics[f"accuracy_{kind}"], ci95[f"accuracy_{kind}"] = _accuracy(subset, seed)
+        judged = [r for r in closed if r.status in ("ok", "parse_fail")]
+        failures = sum(r.status == "parse_fail" for r in judged)
+        result_metrics["parse_failure_rate"] = failures / len(judged) if judged else None
+        counts = metrics.status_counts(records)
+        counts["total"] = len(records)
+        result_metrics["error_rate"] = counts["error"] / len(records) if records else None
+        breakdowns = {key: _breakdown(records, key) for key in BREAKDOWN_KEYS}
+        return TaskResult(metrics=result_metrics, ci95=ci95, counts=counts, breakdowns=breakdowns)
+
+
+def _accuracy(records: list[Record], seed: int) -> tuple[float | None, tuple[float, float] | None]:
+    """Micro accuracy over answered items; parse failures count as wrong, errors are excluded."""
+    judged = np.array([r.correct for r in records if r.status in ("ok", "parse_fail")], dtype=float)
+    if judged.size == 0:
+        return None, None
+    return float(judged.mean()), metrics.bootstrap_mean_ci(judged, seed=seed)
+
+
+def _breakdown(records: list[Record], key: str) -> dict[str, dict[str, float | int | None]]:
+    groups = metrics.grouped(records, lambda record: record.meta.get(key, ""))
+    return {value: _group_summary(group) for value, group in groups.items()}
+
+
+def _group_summary(records: list[Record]) -> dict[str, float | int | None]:
+    closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
+    accuracy = _accuracy(closed, seed=0)[0]
+    summary: dict[str, float | int | None] = {"n": len(records), "accuracy": accuracy}
+    summary.update(metrics.status_counts(records))
+    return summary
