@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich import box
+import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,11 +26,18 @@ from rich.table import Table
 
 from fiqabench import __version__
 from fiqabench.benchmark.pipeline import Evaluation, error_rate
-from fiqabench.benchmark.results import ResultsFile, write_results, write_samples
+from fiqabench.benchmark.results import (
+    ResultsFile,
+    atomic_write_text,
+    write_results,
+    write_samples,
+)
 from fiqabench.benchmark.store import RecordStore
 from fiqabench.errors import UserError
+from fiqabench.summary import print_summary
 
 if TYPE_CHECKING:
+    from fiqabench.tasks.base import Task
     from fiqabench.tasks.registry import TaskRegistry
 
 console = Console(stderr=True, soft_wrap=True)
@@ -67,56 +75,6 @@ def rich_progress(enabled: bool) -> Iterator[RichProgress]:
     )
     with progress:
         yield RichProgress(progress)
-
-
-def _fmt(value: float | None, percent: bool = True) -> str:
-    if value is None:
-        return "—"
-    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
-
-
-def print_summary(results: ResultsFile) -> None:
-    table = Table(
-        title=f"fiqabench · model {results.manifest.model.alias}",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-    )
-    table.add_column("task", no_wrap=True)
-    for column in ("n", "acc %", "95% CI", "single", "multi", "tf", "unparsed", "err", "open"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for name, task in results.results.items():
-        metrics, counts = task.metrics, task.counts
-        ci = task.ci95.get("accuracy")
-        table.add_row(
-            name,
-            str(counts.get("total", 0)),
-            _fmt(metrics.get("accuracy")),
-            f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "—",
-            _fmt(metrics.get("accuracy_single")),
-            _fmt(metrics.get("accuracy_multi")),
-            _fmt(metrics.get("accuracy_tf")),
-            str(counts.get("parse_fail", 0)),
-            str(counts.get("error", 0)),
-            str(counts.get("unscored", 0)),
-        )
-    out.print(table)
-    for name, task in results.results.items():
-        out.print(
-            f"{name}: protocol {task.protocol}, judge {task.judge}, prompt "
-            f"{task.prompt_template_sha256.get('user', '')[:12]}",
-            highlight=False,
-        )
-    unscored = sum(t.counts.get("unscored", 0) for t in results.results.values())
-    if unscored:
-        out.print(
-            f"{unscored} open-ended answers are unscored: they need an LLM judge "
-            "and are not counted in accuracy.",
-            highlight=False,
-        )
-    for name, task in results.results.items():
-        for example in task.error_examples:
-            console.print(f"[yellow]{name}: {example}", highlight=False)
 
 
 def _safe_dirname(alias: str) -> str:
@@ -190,6 +148,11 @@ include_option = click.option(
     help="Record store to read and write [default: OUTPUT_DIR/records.sqlite]. Share one "
     "across runs to reuse answers.",
 )
+@click.option(
+    "--variants",
+    help="Prompt variants for scalar tasks, comma-separated: simple, utility, reliability, "
+    "classification, levels [default: each task's own].",
+)
 @click.option("--progress/--no-progress", default=True, help="Show the live progress bar.")
 def eval_command(
     model: str,
@@ -200,6 +163,7 @@ def eval_command(
     seed: int,
     max_error_rate: float,
     cache_db: Path | None,
+    variants: str | None,
     progress: bool,
 ) -> None:
     """Run a model on tasks, score the answers and write results.
@@ -219,6 +183,8 @@ def eval_command(
         )
     if not tasks:
         raise UserError("no task to run: none of the selected tasks has its data")
+    if variants:
+        _use_variants(tasks, [name.strip() for name in variants.split(",") if name.strip()])
     runner = build_runner(model, seed=seed)
     output_dir = output_dir or Path("runs") / _safe_dirname(model)
     store = RecordStore(cache_db or output_dir / STORE_FILE)
@@ -237,9 +203,19 @@ def eval_command(
     finally:
         store.close()
         runner.close()
-    print_summary(results)
+    print_summary(results, out, console)
     out.print(f"results: {output_dir / 'results.json'}", highlight=False)
     _check_error_rate(results, max_error_rate)
+
+
+def _use_variants(tasks: list[Task], names: list[str]) -> None:
+    from fiqabench.tasks.scalar import ScalarTask
+
+    scalar = [task for task in tasks if isinstance(task, ScalarTask)]
+    if not scalar:
+        raise UserError("--variants applies to scalar tasks, and none is selected")
+    for task in scalar:
+        task.use_variants(names)
 
 
 def _check_error_rate(results: ResultsFile, max_error_rate: float) -> None:
@@ -297,8 +273,172 @@ def score_command(
         output_dir = output_dir or run_dir
     write_samples(output_dir, records)
     write_results(output_dir, results)
-    print_summary(results)
+    print_summary(results, out, console)
     out.print(f"results: {output_dir / 'results.json'}", highlight=False)
+
+
+@cli.command("consistency")
+@click.argument("run_a", type=ExistingDir)
+@click.argument("run_b", type=ExistingDir)
+@click.option("--output", type=PathOption, help="Also write the agreement table as JSON here.")
+def consistency_command(run_a: Path, run_b: Path, output: Path | None) -> None:
+    """Agreement of the scores of RUN_B with those of RUN_A, per scalar task and variant.
+
+    Pearson r, MAE and bias (mean B - A) over the images both runs scored: compare two prompt
+    variants, two models, or a model before and after an upgrade.
+    """
+    from fiqabench.benchmark.run_consistency import compare_runs
+
+    rows = compare_runs(run_a, run_b)
+    if not rows:
+        raise UserError("the two runs share no scalar task with scored images")
+    table = Table(title=f"consistency · {run_a} vs {run_b}")
+    for column in ("task", "A", "B", "n", "pearson", "MAE", "bias"):
+        table.add_column(column, justify="left" if column in "taskAB" else "right")
+    for row in rows:
+        table.add_row(
+            row.task,
+            row.variant_a,
+            row.variant_b,
+            str(row.agreement.n),
+            *(_fmt3(v) for v in (row.agreement.pearson, row.agreement.mae, row.agreement.bias)),
+        )
+    out.print(table)
+    if output is not None:
+        atomic_write_text(output, json.dumps([row.model_dump() for row in rows], indent=2))
+
+
+def _fmt3(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+@cli.group("data")
+def data_group() -> None:
+    """Prepare datasets into task folders (use them with --include-path)."""
+
+
+@data_group.group("prepare")
+def prepare_group() -> None:
+    """Turn a dataset on disk into a scalar task folder: images.jsonl, comparisons, MOS, spec."""
+
+
+name_option = click.option("--name", help="Task name written into the folder's spec.")
+out_option = click.option("--out", type=PathOption, required=True, help="Output task folder.")
+
+
+@prepare_group.command("lfw")
+@click.option(
+    "--src",
+    type=ExistingDir,
+    required=True,
+    help="LFW root: person folders (or lfw/, lfw-deepfunneled/) and pairs.txt.",
+)
+@out_option
+@click.option(
+    "--pairs",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="pairs.txt [default: SRC/pairs.txt].",
+)
+@click.option("--limit-pairs", type=click.IntRange(min=2), help="Keep only the first N pairs.")
+@click.option("--aligned", is_flag=True, help="Also save 112x112 aligned crops.")
+@click.option("--no-similarity", is_flag=True, help="Skip SFace (no `face` extra needed).")
+@name_option
+def prepare_lfw_command(
+    src: Path,
+    out: Path,
+    pairs: Path | None,
+    limit_pairs: int | None,
+    aligned: bool,
+    no_similarity: bool,
+    name: str | None,
+) -> None:
+    """LFW (pairs.txt protocol) with SFace similarities for error-versus-reject."""
+    from fiqabench.tasks import prepare
+
+    manifest = prepare.prepare_lfw(
+        src,
+        out,
+        recognizers=() if no_similarity else None,
+        limit_pairs=limit_pairs,
+        aligned=aligned,
+        pairs=pairs,
+    )
+    _finish_prepare(out, name or "lfw", manifest)
+
+
+@prepare_group.command("scface")
+@click.option(
+    "--src",
+    type=ExistingDir,
+    required=True,
+    help="Folder of SCface images named {id}_cam{1-5}_{1,2,3}.jpg.",
+)
+@out_option
+@click.option(
+    "--max-impostors",
+    type=click.IntRange(min=1),
+    help="Cap the non-mated comparisons (a seeded sample).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@name_option
+def prepare_scface_command(
+    src: Path, out: Path, max_impostors: int | None, seed: int, name: str | None
+) -> None:
+    """SCface surveillance images: distance sensitivity, and comparisons across subjects."""
+    from fiqabench.tasks import prepare
+
+    manifest = prepare.prepare_scface(src, out, max_impostors=max_impostors, seed=seed)
+    _finish_prepare(out, name or "scface", manifest)
+
+
+@prepare_group.command("mos")
+@click.option("--images", type=ExistingDir, required=True, help="Folder of the images.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="Opinion scores: CSV (or CGFIQA's label.json).",
+)
+@out_option
+@click.option(
+    "--layout",
+    default="auto",
+    show_default=True,
+    help="auto, gfiqa, cgfiqa, vquala, or 'IMAGE_COLUMN,SCORE_COLUMN'.",
+)
+@name_option
+def prepare_mos_command(
+    images: Path, csv_path: Path, out: Path, layout: str, name: str | None
+) -> None:
+    """A MOS dataset (GFIQA-20k, CGFIQA-40k, VQualA layouts) for correlation metrics."""
+    from fiqabench.tasks import prepare
+
+    manifest = prepare.prepare_mos(images, csv_path, out, layout=layout)
+    _finish_prepare(out, name or "mos", manifest)
+
+
+def _finish_prepare(folder: Path, name: str, manifest: dict[str, object]) -> None:
+    from fiqabench.tasks.prepare import COMPARISONS_FILE, IMAGES_FILE, MOS_FILE
+
+    spec: dict[str, object] = {
+        "name": name,
+        "kind": "scalar",
+        "protocol": "fiqa-zero-shot-v1",
+        "data": {"jsonl": IMAGES_FILE},
+        "scalar": {
+            "variants": ["simple"],
+            **({"comparisons": COMPARISONS_FILE} if (folder / COMPARISONS_FILE).exists() else {}),
+            **({"mos": MOS_FILE} if (folder / MOS_FILE).exists() else {}),
+        },
+    }
+    atomic_write_text(folder / f"{name}.yaml", yaml.safe_dump(spec, sort_keys=False))
+    counts = manifest.get("counts", {})
+    out.print(f"prepared {name} in {folder}: {counts}", highlight=False)
+    out.print(
+        f"run it with: fiqabench eval --include-path {folder} --task {name} --model MODEL",
+        highlight=False,
+    )
 
 
 @cli.group("tasks")

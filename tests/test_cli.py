@@ -229,7 +229,7 @@ def test_undefined_template_variable_is_a_named_error(
         ),
         (
             ["eval", "--model", "random", "--task", "mini-q"],
-            "unknown task 'mini-q' (did you mean mini-qa?)",
+            "unknown task 'mini-q' (did you mean mini-qa",
         ),
         (
             ["score", "--task", "mini-qa"],
@@ -288,7 +288,7 @@ def test_task_all_skips_tasks_without_data(
     assert code == 0
     assert "skipped later-qa" in err and "fiqabench data prepare later" in err.replace("\n", " ")
     results = ResultsFile.model_validate_json((tmp_path / "run" / "results.json").read_text())
-    assert list(results.results) == ["mini-qa"]
+    assert [task.name for task in results.manifest.tasks] == ["mini-fiqa", "mini-qa"]
     assert results.results["mini-qa"].counts["total"] == 5
 
 

@@ -348,13 +348,11 @@ def test_failures_never_carry_a_value_and_answers_are_valid():
                 assert list(letters) == sorted(set(letters))
 
 
-def test_pathological_inputs_are_fast():
-    import time
-
+# A guard against catastrophic regex backtracking, not a timing measurement: the limit is far
+# above the normal cost. Long junk must still come back as a parse result.
+@pytest.mark.timeout(120)
+def test_pathological_inputs_still_parse():
     junk = ["[" * 20000, "{" * 20000, "<think>" * 10000, "not " * 30000 + "low", "A " * 30000]
-    start = time.perf_counter()
     for text in junk:
-        parse_single(text, LEVELS)
-        parse_multi(text, ISSUES)
-        parse_tf(text)
-    assert time.perf_counter() - start < 10
+        for parsed in (parse_single(text, LEVELS), parse_multi(text, ISSUES), parse_tf(text)):
+            assert parsed.ok == (parsed.value is not None)

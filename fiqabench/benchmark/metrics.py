@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from fiqabench.benchmark.schema import STATUSES, Record
@@ -18,7 +19,7 @@ def mean_or_none(values: Sequence[float]) -> float | None:
 
 
 def bootstrap_mean_ci(
-    values: Sequence[float] | np.ndarray, *, seed: int, level: float = 0.95
+    values: Sequence[float] | npt.NDArray[np.float64], *, seed: int, level: float = 0.95
 ) -> tuple[float, float] | None:
     """Percentile bootstrap CI of the mean; None when there are too few values to resample."""
     data = np.asarray(values, dtype=float)

@@ -26,7 +26,6 @@ from fiqabench.benchmark.results import (
 from fiqabench.benchmark.schema import Message, ModelIdentity, Record, Request, Response
 from fiqabench.benchmark.store import RecordStore
 from fiqabench.errors import UserError
-from fiqabench.judges.rules import RULES_VERSION
 from fiqabench.runners.base import Runner
 from fiqabench.tasks.base import Sample, Task
 
@@ -109,8 +108,7 @@ def score_response(
     if not response.ok:
         record.error = response.error or "no response text"
         return record
-    assert response.text is not None
-    scored = task.score(sample, response.text)
+    scored = task.score(sample, response)
     record.parsed = scored.parsed
     record.parse_stage = scored.parse_stage
     record.status = scored.status
@@ -159,8 +157,8 @@ class Evaluation:
             task_run = self.run_task(task)
             records.extend(task_run.records)
             results.manifest.tasks.append(task_manifest(task, len(task_run.records)))
-            results.results[task.name] = summarise(
-                task, task_run.records, self.runner.identity, self.seed, task_run.timing
+            results.results.update(
+                summarise(task, task_run.records, self.runner.identity, self.seed, task_run.timing)
             )
             # Persist after every task so a later crash keeps the finished ones readable.
             write_samples(self.output_dir, records)
@@ -270,24 +268,29 @@ def summarise(
     identity: ModelIdentity,
     seed: int,
     timing: Timing | None = None,
-) -> TaskResults:
-    aggregated = task.aggregate(records, seed)
+) -> dict[str, TaskResults]:
+    """Result entries of one task, each naming its protocol, model, prompt hashes and judge."""
     errors = list(dict.fromkeys(r.error for r in records if r.error))
-    return TaskResults(
-        task=task.name,
-        protocol=task.spec.protocol,
-        model=identity.alias,
-        model_id=identity.model_id,
-        revision=identity.revision,
-        judge=RULES_VERSION,
-        prompt_template_sha256=task.template_hashes(),
-        metrics=aggregated.metrics,
-        ci95=aggregated.ci95,
-        counts=aggregated.counts,
-        breakdowns=aggregated.breakdowns,
-        timing=timing or Timing(),
-        error_examples=errors[:MAX_ERROR_EXAMPLES],
-    )
+    return {
+        name: TaskResults(
+            task=task.name,
+            protocol=entry.protocol or task.spec.protocol,
+            model=identity.alias,
+            model_id=identity.model_id,
+            revision=identity.revision,
+            judge=task.judge,
+            prompt_template_sha256=entry.templates or task.template_hashes(),
+            metrics=entry.metrics,
+            ci95=entry.ci95,
+            counts=entry.counts,
+            breakdowns=entry.breakdowns,
+            curves=entry.curves,
+            details=entry.details,
+            timing=timing or Timing(),
+            error_examples=errors[:MAX_ERROR_EXAMPLES],
+        )
+        for name, entry in task.aggregate(records, seed).items()
+    }
 
 
 def error_rate(results: ResultsFile) -> float:

@@ -64,9 +64,7 @@ def score_predictions(task: Task, path: Path, *, seed: int = 0) -> tuple[Results
     )
     manifest = RunManifest(model=identity, seed=seed, started_at=utc_now())
     manifest.tasks.append(task_manifest(task, len(records)))
-    results = ResultsFile(
-        manifest=manifest, results={task.name: summarise(task, records, identity, seed)}
-    )
+    results = ResultsFile(manifest=manifest, results=summarise(task, records, identity, seed))
     return results, records
 
 
@@ -78,14 +76,13 @@ def rescore_run(run_dir: Path, registry: TaskRegistry) -> tuple[ResultsFile, lis
     seed = previous.manifest.seed
     rescored_all: list[Record] = []
     results = previous.model_copy(deep=True)
-    for name in previous.results:
-        task = registry.get(name)
+    for entry in previous.manifest.tasks:
+        task = registry.get(entry.name)
         by_id = {sample.id: sample for sample in task.samples()}
-        records = [r for r in saved if r.task == name]
-        rescored = [_rescore(task, by_id, record) for record in records]
+        rescored = [_rescore(task, by_id, r) for r in saved if r.task == entry.name]
         rescored_all.extend(rescored)
-        timing = previous.results[name].timing
-        results.results[name] = summarise(task, rescored, identity, seed, timing)
+        timing = next(r.timing for r in previous.results.values() if r.task == entry.name)
+        results.results.update(summarise(task, rescored, identity, seed, timing))
     return results, rescored_all
 
 
@@ -97,7 +94,8 @@ def _rescore(task: Task, samples: dict[str, Sample], record: Record) -> Record:
         )
     if record.status == "error" or record.response is None:
         return record
-    response = Response(text=record.response, latency_s=record.latency_s or 0.0)
+    score = record.parsed.get("direct_score") if isinstance(record.parsed, dict) else None
+    response = Response(text=record.response, score=score, latency_s=record.latency_s or 0.0)
     fresh = score_response(task, sample, response, cached=record.cached)
     return fresh.model_copy(
         update={"request_key": record.request_key, "prompt_hash": record.prompt_hash}

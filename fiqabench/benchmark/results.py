@@ -93,7 +93,11 @@ class TaskResults(BaseModel):
     metrics: dict[str, float | None]
     ci95: dict[str, tuple[float, float] | None]
     counts: dict[str, int]
-    breakdowns: dict[str, dict[str, dict[str, float | int | None]]]
+    breakdowns: dict[str, dict[str, dict[str, float | int | None]]] = Field(default_factory=dict)
+    curves: dict[str, list[tuple[float, float | None]]] = Field(
+        default_factory=dict, description="plot points, e.g. error-versus-reject [discard, error]"
+    )
+    details: dict[str, Any] = Field(default_factory=dict)
     timing: Timing = Field(default_factory=Timing)
     error_examples: list[str] = Field(default_factory=list)
 

@@ -20,16 +20,33 @@ def letter(index: int) -> str:
     return LETTERS[index]
 
 
-class QAItem(BaseModel):
+class DataItem(BaseModel):
+    """A line of a task's JSONL data: an `id` (numbers accepted) plus any extra fields."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ImageItem(DataItem):
+    """An image of a scalar face-quality task; `subject` is the identity, when known."""
+
+    image: str
+    subject: str | None = None
+
+
+class QAItem(DataItem):
     """One portrait Q&A item, as written in a task's JSONL file (one JSON object per line).
 
     `image` paths are relative to the data file. `answer` is a letter for `single`, a list of
     letters for `multi`, a boolean for `tf` and reference text for `open`.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    id: str
     image: str | list[str]
     question: str
     type: QuestionType
@@ -39,11 +56,6 @@ class QAItem(BaseModel):
     dimension: str = ""
     subdimension: str = ""
     source: str = ""
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @property
     def images(self) -> list[str]:
@@ -93,12 +105,20 @@ class QAItem(BaseModel):
 
 
 class AnswerSpace(BaseModel):
-    """What shape of answer a request expects; lets chance baselines answer without the task."""
+    """What shape of answer a request expects; lets baselines answer without knowing the task.
+
+    `score` requests want a JSON object with a number under `key` in [low, high], or, when
+    `levels` is set, one digit 1..levels.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    type: QuestionType
+    type: QuestionType | Literal["score"]
     letters: tuple[str, ...] = ()
+    key: str | None = None
+    low: float = 0.0
+    high: float = 100.0
+    levels: int | None = None
 
 
 class TextPart(BaseModel):
@@ -157,9 +177,14 @@ class Usage(BaseModel):
 
 
 class Response(BaseModel):
-    """What a runner returns for one request. A set `error` means the call failed: no answer."""
+    """What a runner returns for one request. A set `error` means the call failed: no answer.
+
+    `score` is set by runners that produce a quality score directly rather than text to parse
+    (classical IQA baselines, imported scores, logit-based level scoring).
+    """
 
     text: str | None = None
+    score: float | None = None
     logprobs: dict[str, float] | None = None
     usage: Usage | None = None
     latency_s: float = 0.0

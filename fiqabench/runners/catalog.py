@@ -19,7 +19,11 @@ CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 # runner name -> (module, class, install extra it needs or None); imported only when used.
 RUNNERS: dict[str, tuple[str, str, str | None]] = {
     "random": ("fiqabench.runners.random_baseline", "RandomRunner", None),
+    "classical": ("fiqabench.runners.classical", "ClassicalRunner", "classical"),
+    "scores": ("fiqabench.runners.imported_scores", "ImportedScoresRunner", None),
 }
+# Ad-hoc model form: `scores:<path.csv>` evaluates scores imported from that file.
+ADHOC_SCORES_PREFIX = "scores:"
 
 
 class CatalogEntry(BaseModel):
@@ -65,6 +69,10 @@ def resolve(alias: str) -> CatalogEntry:
 
 
 def build_runner(alias: str, *, seed: int = 0) -> Runner:
+    if alias.startswith(ADHOC_SCORES_PREFIX):
+        from fiqabench.runners.imported_scores import adhoc_runner
+
+        return adhoc_runner(alias, alias.removeprefix(ADHOC_SCORES_PREFIX))
     entry = resolve(alias)
     module_name, class_name, _ = RUNNERS[entry.runner]
     # Runner modules import their heavy libraries themselves, through fiqabench.extras.require.

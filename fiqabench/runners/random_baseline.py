@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator, Sequence
 
@@ -12,7 +13,8 @@ NEUTRAL_SENTENCE = "The image quality of this portrait is average."
 
 
 class RandomRunner:
-    """Answers from the request's answer space: a letter, a non-empty subset, true or false."""
+    """Answers from the request's answer space: a letter, a non-empty subset, true or false,
+    a uniform score or level."""
 
     def __init__(self, identity: ModelIdentity, seed: int = 0):
         self.identity = identity
@@ -24,6 +26,10 @@ class RandomRunner:
         space = request.answer_space
         if space is None or space.type == "open":
             return NEUTRAL_SENTENCE
+        if space.type == "score":
+            if space.levels is not None:
+                return str(rng.randint(1, space.levels))
+            return json.dumps({space.key or "score": round(rng.uniform(space.low, space.high), 1)})
         if space.type == "tf":
             return rng.choice(["true", "false"])
         if space.type == "single":

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fiqabench.benchmark.schema import AnswerSpace, Message, Record, Status
+from fiqabench.benchmark.schema import AnswerSpace, Message, Record, Response, Status
 from fiqabench.tasks.spec import LoadedSpec
 
 
@@ -33,12 +33,20 @@ class Scored:
 
 @dataclass
 class TaskResult:
-    """Aggregated metrics of one task; confidence intervals keyed like the metric they bound."""
+    """Aggregated metrics of one result entry; CIs keyed like the metric they bound.
+
+    A task may report several entries (a scalar task: one per prompt variant); `protocol` and
+    `templates` override the task's own when an entry has its own.
+    """
 
     metrics: dict[str, float | None]
     ci95: dict[str, tuple[float, float] | None]
     counts: dict[str, int]
-    breakdowns: dict[str, dict[str, dict[str, float | int | None]]]
+    breakdowns: dict[str, dict[str, dict[str, float | int | None]]] = field(default_factory=dict)
+    curves: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
+    templates: dict[str, str] | None = None
 
 
 class Task(ABC):
@@ -49,6 +57,11 @@ class Task(ABC):
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def judge(self) -> str:
+        """Names what turned responses into scores (a rule set version, or a judge model)."""
+        return "none"
 
     @abstractmethod
     def data_available(self) -> bool: ...
@@ -64,10 +77,12 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def score(self, sample: Sample, response: str) -> Scored: ...
+    def score(self, sample: Sample, response: Response) -> Scored:
+        """Score a successful response (its `text`, or a `score` a baseline produced directly)."""
 
     @abstractmethod
-    def aggregate(self, records: list[Record], seed: int) -> TaskResult: ...
+    def aggregate(self, records: list[Record], seed: int) -> dict[str, TaskResult]:
+        """Result entries by name: the task's name, or `task:part` for a task with parts."""
 
     @abstractmethod
     def template_hashes(self) -> dict[str, str]: ...

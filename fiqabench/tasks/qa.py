@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from fiqabench.benchmark import metrics
 from fiqabench.benchmark.images import check_image
@@ -17,11 +15,12 @@ from fiqabench.benchmark.schema import (
     Message,
     QAItem,
     Record,
+    Response,
     TextPart,
 )
-from fiqabench.errors import UserError, describe_validation_error
 from fiqabench.judges import rules
 from fiqabench.tasks.base import Sample, Scored, Task, TaskResult
+from fiqabench.tasks.jsonl_data import read_jsonl_samples
 from fiqabench.tasks.spec import LoadedSpec
 from fiqabench.tasks.templates import load_template
 
@@ -33,41 +32,8 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FIQABENCH_CACHE", Path.home() / ".cache" / "fiqabench"))
 
 
-def read_jsonl_items(path: Path) -> list[Sample]:
-    """Parse a Q&A JSONL file; a bad line becomes a sample carrying its error, not an abort."""
-    if not path.is_file():
-        raise UserError("data file not found", path=path)
-    samples: list[Sample] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            samples.append(_sample_from_line(path, number, line, seen))
-    return samples
-
-
-def _sample_from_line(path: Path, number: int, line: str, seen: set[str]) -> Sample:
-    where = f"{path}:{number}"
-    try:
-        document = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return Sample(id=f"line-{number}", item=None, error=f"{where}: malformed JSON: {exc.msg}")
-    raw_id = document.get("id") if isinstance(document, dict) else None
-    fallback_id = str(raw_id) if raw_id is not None else f"line-{number}"
-    try:
-        item = QAItem.model_validate(document)
-    except ValidationError as exc:
-        return Sample(id=fallback_id, item=None, error=f"{where}: {describe_validation_error(exc)}")
-    if item.id in seen:
-        return Sample(
-            id=f"{item.id}@line-{number}", item=None, error=f"{where}: duplicate id '{item.id}'"
-        )
-    seen.add(item.id)
-    return sample_from_item(item, path.parent)
-
-
 def sample_from_item(item: QAItem, base: Path) -> Sample:
+    """A sample whose image paths resolve against the data file's folder."""
     meta = {key: str(getattr(item, key)) for key in BREAKDOWN_KEYS}
     images = tuple((base / image) for image in item.images)
     return Sample(id=item.id, item=item, images=images, meta=meta)
@@ -93,6 +59,10 @@ class QATask(Task):
         local = self.loaded.folder / data.hf
         return local.resolve() if local.exists() else None
 
+    @property
+    def judge(self) -> str:
+        return rules.RULES_VERSION
+
     def data_available(self) -> bool:
         if self.spec.data.jsonl is not None or self.data_path is not None:
             return self.data_path is not None and self.data_path.exists()
@@ -107,7 +77,7 @@ class QATask(Task):
         data = self.spec.data
         if data.jsonl is not None:
             assert self.data_path is not None
-            return read_jsonl_items(self.data_path)
+            return read_jsonl_samples(self.data_path, QAItem, sample_from_item)
         from fiqabench.tasks.hf_data import load_hf_items
 
         source = str(self.data_path) if self.data_path is not None else data.hf
@@ -155,17 +125,18 @@ class QATask(Task):
         assert isinstance(item, QAItem)
         return AnswerSpace(type=item.type, letters=tuple(item.letters))
 
-    def score(self, sample: Sample, response: str) -> Scored:
+    def score(self, sample: Sample, response: Response) -> Scored:
         item = sample.item
-        assert isinstance(item, QAItem)
+        assert isinstance(item, QAItem) and response.text is not None
+        text = response.text
         if item.type == "open":
             return Scored(parsed=None, parse_stage=None, status="unscored")
         if item.type == "single":
-            parsed = rules.parse_single(response, item.options or [])
+            parsed = rules.parse_single(text, item.options or [])
         elif item.type == "multi":
-            parsed = rules.parse_multi(response, item.options or [])
+            parsed = rules.parse_multi(text, item.options or [])
         else:
-            parsed = rules.parse_tf(response)
+            parsed = rules.parse_tf(text)
         if not parsed.ok:
             return Scored(parsed=None, parse_stage=parsed.stage, status="parse_fail", correct=False)
         expected = tuple(item.answer) if isinstance(item.answer, list) else item.answer
@@ -176,7 +147,7 @@ class QATask(Task):
             correct=parsed.value == expected,
         )
 
-    def aggregate(self, records: list[Record], seed: int) -> TaskResult:
+    def aggregate(self, records: list[Record], seed: int) -> dict[str, TaskResult]:
         closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
         values, ci = _accuracy(closed, seed)
         result_metrics: dict[str, float | None] = {"accuracy": values}
@@ -191,7 +162,8 @@ class QATask(Task):
         counts["total"] = len(records)
         result_metrics["error_rate"] = counts["error"] / len(records) if records else None
         breakdowns = {key: _breakdown(records, key) for key in BREAKDOWN_KEYS}
-        return TaskResult(metrics=result_metrics, ci95=ci95, counts=counts, breakdowns=breakdowns)
+        entry = TaskResult(metrics=result_metrics, ci95=ci95, counts=counts, breakdowns=breakdowns)
+        return {self.name: entry}
 
 
 def _accuracy(records: list[Record], seed: int) -> tuple[float | None, tuple[float, float] | None]:

@@ -9,10 +9,11 @@ from pathlib import Path
 from fiqabench.errors import UserError
 from fiqabench.tasks.base import Task
 from fiqabench.tasks.qa import QATask
+from fiqabench.tasks.scalar import ScalarTask
 from fiqabench.tasks.spec import LoadedSpec, load_spec
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-TASK_KINDS: dict[str, type[Task]] = {"qa": QATask}
+TASK_KINDS: dict[str, type[Task]] = {"qa": QATask, "scalar": ScalarTask}
 
 
 def _spec_files(folder: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from fiqabench.benchmark.schema import GenerationConfig
 from fiqabench.errors import UserError, describe_validation_error
 
-TaskKind = Literal["qa"]
+TaskKind = Literal["qa", "scalar"]
 
 
 class DataSpec(BaseModel):
@@ -38,6 +38,26 @@ class PromptSpec(BaseModel):
     user: str = "qa.j2"
 
 
+class ScalarSpec(BaseModel):
+    """Settings of a scalar face-quality task; file paths are relative to the spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    variants: tuple[str, ...] = ("simple",)
+    levels: int = Field(default=7, ge=2, le=9, description="K of the standard-guided prompt")
+    comparisons: str | None = Field(
+        default=None,
+        description="CSV a,b,mated[,similarity|similarity_<model>...], or an LFW pairs.txt",
+    )
+    embeddings: str | None = Field(
+        default=None, description="folder of per-image .npy embeddings for missing similarities"
+    )
+    mos: str | None = Field(default=None, description="CSV image,mos")
+    fmr: float = Field(default=1e-3, gt=0, lt=1)
+    bootstrap: int = Field(
+        default=1000, ge=0, description="bootstrap resamples for correlation CIs (0: no CIs)"
+    )
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +68,7 @@ class TaskSpec(BaseModel):
     data: DataSpec
     prompt: PromptSpec = PromptSpec()
     generation: GenerationConfig = GenerationConfig()
+    scalar: ScalarSpec | None = None
     prepare: str | None = Field(
         default=None, description="the command that prepares this task's data when it is missing"
     )

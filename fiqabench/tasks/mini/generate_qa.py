@@ -510,7 +510,8 @@ def render(scene: Scene, pixels: dg.RGB, rng: np.random.Generator) -> dg.RGB:
         x, y, w, h = scene.crop
         pixels = pixels[y : y + h, x : x + w].copy()
     region = face_region(scene)
-    mask = dg.box_mask(pixels.shape[:2], region, feather=FEATHER * region[2])
+    height, width = pixels.shape[:2]
+    mask = dg.box_mask((height, width), region, feather=FEATHER * region[2])
     for op in sorted(scene.ops, key=lambda o: RENDER_ORDER.index(o.kind)):
         degrade = degrader(op, rng)
         if op.region == "global":
