@@ -418,6 +418,62 @@ def prepare_mos_command(
     _finish_prepare(out, name or "mos", manifest)
 
 
+@prepare_group.command("mixdeg")
+@click.option(
+    "--src",
+    type=ExistingDir,
+    required=True,
+    help="Folder of clean face images (CelebA-HQ in the paper), searched recursively.",
+)
+@out_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--variants",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Mixed variants per reference image.",
+)
+@click.option(
+    "--ladders/--no-ladders",
+    default=True,
+    show_default=True,
+    help="Also write single-artifact severity ladders.",
+)
+@click.option(
+    "--max-side",
+    type=click.IntRange(min=32),
+    default=512,
+    show_default=True,
+    help="Scale references to this longest side first (strengths assume ~512 px).",
+)
+@name_option
+def prepare_mixdeg_command(
+    src: Path, out: Path, seed: int, variants: int, ladders: bool, max_side: int, name: str | None
+) -> None:
+    """Mix-degradation detection benchmark: clean, mixed (three artifacts, one hard), ladders."""
+    from fiqabench.tasks.mixdeg import MANIFEST_FILE, generate_mixdeg
+
+    manifest = generate_mixdeg(
+        src, out, seed=seed, variants=variants, ladders=ladders, max_side=max_side
+    )
+    task = name or "mixdeg"
+    spec = {
+        "name": task,
+        "kind": "detection",
+        "protocol": "mixdeg-detection-v1",
+        "data": {"jsonl": MANIFEST_FILE},
+    }
+    atomic_write_text(out / f"{task}.yaml", yaml.safe_dump(spec, sort_keys=False))
+    _prepared(out, task, manifest.counts)
+
+
+def _prepared(folder: Path, task: str, counts: object) -> None:
+    out.print(f"prepared {task} in {folder}: {counts}", highlight=False, soft_wrap=True)
+    command = f"fiqabench eval --include-path {folder} --task {task} --model MODEL"
+    out.print(f"run it with: {command}", highlight=False, soft_wrap=True)
+
+
 def _finish_prepare(folder: Path, name: str, manifest: dict[str, object]) -> None:
     from fiqabench.tasks.prepare import COMPARISONS_FILE, IMAGES_FILE, MOS_FILE
 
@@ -433,12 +489,7 @@ def _finish_prepare(folder: Path, name: str, manifest: dict[str, object]) -> Non
         },
     }
     atomic_write_text(folder / f"{name}.yaml", yaml.safe_dump(spec, sort_keys=False))
-    counts = manifest.get("counts", {})
-    out.print(f"prepared {name} in {folder}: {counts}", highlight=False)
-    out.print(
-        f"run it with: fiqabench eval --include-path {folder} --task {name} --model MODEL",
-        highlight=False,
-    )
+    _prepared(folder, name, manifest.get("counts"))
 
 
 @cli.group("tasks")

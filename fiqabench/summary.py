@@ -46,6 +46,15 @@ SCALAR_COLUMNS: dict[str, Cell] = {
     "PLCC-l": lambda e: number(e.metrics.get("plcc_logistic")),
     "err": lambda e: str(e.counts.get("error", 0)),
 }
+DETECTION_COLUMNS: dict[str, Cell] = {
+    "n": lambda e: str(e.counts.get("total", 0)),
+    "halluc %": lambda e: percent(e.metrics.get("hallucination_rate")),
+    "hard rec %": lambda e: percent(e.metrics.get("hard_recall")),
+    "all 3 %": lambda e: percent(e.metrics.get("complete3_share")),
+    "Hamming": lambda e: number(e.metrics.get("hamming_mean"), 2),
+    "unparsed": lambda e: str(e.counts.get("parse_fail", 0)),
+    "err": lambda e: str(e.counts.get("error", 0)),
+}
 
 
 def _table(title: str, columns: dict[str, Cell], entries: dict[str, TaskResults]) -> Table:
@@ -63,16 +72,18 @@ def print_summary(results: ResultsFile, out: Console, err: Console) -> None:
     entries = results.results
     qa = {name: e for name, e in entries.items() if "accuracy" in e.metrics}
     scalar = {name: e for name, e in entries.items() if "coverage" in e.metrics}
+    detection = {name: e for name, e in entries.items() if "hallucination_rate" in e.metrics}
     if qa:
         out.print(_table(f"portrait Q&A · model {model}", QA_COLUMNS, qa))
     if scalar:
         out.print(_table(f"face image quality · model {model}", SCALAR_COLUMNS, scalar))
+    if detection:
+        out.print(_table(f"degradation detection · model {model}", DETECTION_COLUMNS, detection))
     for name, entry in entries.items():
         prompt = entry.prompt_template_sha256.get("user", "")[:12]
         suffix = f", prompt {prompt}" if prompt else ""
-        out.print(
-            f"{name}: protocol {entry.protocol}, judge {entry.judge}{suffix}", highlight=False
-        )
+        line = f"{name}: protocol {entry.protocol}, judge {entry.judge}{suffix}"
+        out.print(line, highlight=False, soft_wrap=True)
     unscored = sum(e.counts.get("unscored", 0) for e in qa.values())
     if unscored:
         out.print(

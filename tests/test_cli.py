@@ -288,7 +288,11 @@ def test_task_all_skips_tasks_without_data(
     assert code == 0
     assert "skipped later-qa" in err and "fiqabench data prepare later" in err.replace("\n", " ")
     results = ResultsFile.model_validate_json((tmp_path / "run" / "results.json").read_text())
-    assert [task.name for task in results.manifest.tasks] == ["mini-fiqa", "mini-qa"]
+    assert [task.name for task in results.manifest.tasks] == [
+        "mini-degradation",
+        "mini-fiqa",
+        "mini-qa",
+    ]
     assert results.results["mini-qa"].counts["total"] == 5
 
 

@@ -108,17 +108,19 @@ class AnswerSpace(BaseModel):
     """What shape of answer a request expects; lets baselines answer without knowing the task.
 
     `score` requests want a JSON object with a number under `key` in [low, high], or, when
-    `levels` is set, one digit 1..levels.
+    `levels` is set, one digit 1..levels; `flags` requests want a JSON object with a number
+    under `key` and a boolean under each of `flags`.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    type: QuestionType | Literal["score"]
+    type: QuestionType | Literal["score", "flags"]
     letters: tuple[str, ...] = ()
     key: str | None = None
     low: float = 0.0
     high: float = 100.0
     levels: int | None = None
+    flags: tuple[str, ...] = ()
 
 
 class TextPart(BaseModel):

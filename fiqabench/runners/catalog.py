@@ -20,6 +20,11 @@ CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 RUNNERS: dict[str, tuple[str, str, str | None]] = {
     "random": ("fiqabench.runners.random_baseline", "RandomRunner", None),
     "classical": ("fiqabench.runners.classical", "ClassicalRunner", "classical"),
+    "classical_detector": (
+        "fiqabench.runners.classical_detector",
+        "ClassicalDetectorRunner",
+        "classical",
+    ),
     "scores": ("fiqabench.runners.imported_scores", "ImportedScoresRunner", None),
 }
 # Ad-hoc model form: `scores:<path.csv>` evaluates scores imported from that file.

@@ -26,6 +26,10 @@ class RandomRunner:
         space = request.answer_space
         if space is None or space.type == "open":
             return NEUTRAL_SENTENCE
+        if space.type == "flags":
+            answer: dict[str, object] = {space.key or "score": round(rng.uniform(0, 100), 1)}
+            answer.update({flag: rng.random() < 0.5 for flag in space.flags})
+            return json.dumps(answer)
         if space.type == "score":
             if space.levels is not None:
                 return str(rng.randint(1, space.levels))

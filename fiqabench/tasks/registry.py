@@ -8,12 +8,17 @@ from pathlib import Path
 
 from fiqabench.errors import UserError
 from fiqabench.tasks.base import Task
+from fiqabench.tasks.detection import DetectionTask
 from fiqabench.tasks.qa import QATask
 from fiqabench.tasks.scalar import ScalarTask
 from fiqabench.tasks.spec import LoadedSpec, load_spec
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-TASK_KINDS: dict[str, type[Task]] = {"qa": QATask, "scalar": ScalarTask}
+TASK_KINDS: dict[str, type[Task]] = {
+    "qa": QATask,
+    "scalar": ScalarTask,
+    "detection": DetectionTask,
+}
 
 
 def _spec_files(folder: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from fiqabench.benchmark.schema import GenerationConfig
 from fiqabench.errors import UserError, describe_validation_error
 
-TaskKind = Literal["qa", "scalar"]
+TaskKind = Literal["qa", "scalar", "detection"]
 
 
 class DataSpec(BaseModel):
