@@ -139,3 +139,49 @@ def test_cross_prompt_consistency_against_simple(fiqa_folder: Path, tmp_path: Pa
     assert entry.metrics["utility_mae"] == pytest.approx(0.0)
     assert entry.metrics["utility_n"] == 7
     assert entry.protocol == "cross-prompt-consistency/1"
+
+
+class LevelRunner(TableRunner):
+    """Reads 'probabilities' of the level digits: a known distribution per image."""
+
+    def score_levels(
+        self, requests: Sequence[Request], levels: Sequence[str], weights: Sequence[float] | None
+    ) -> Iterator[tuple[Request, Response]]:
+        assert weights is not None and list(levels) == [str(k) for k in range(1, 8)]
+        for request in requests:
+            index = int(request.sample_id.split("@")[0].removeprefix("img").removesuffix(".png"))
+            probabilities = np.zeros(len(levels))
+            probabilities[index % 7] = 0.5
+            probabilities[(index + 1) % 7] = 0.5
+            yield request, Response(score=float(probabilities @ np.asarray(weights)))
+
+
+def test_logit_scoring_uses_the_level_expectation(fiqa_folder: Path, tmp_path: Path) -> None:
+    task = TaskRegistry([fiqa_folder]).get("ext-fiqa")
+    task.use_variants(["levels"])  # type: ignore[attr-defined]
+    out = tmp_path / "run"
+    with RecordStore(out / "records.sqlite") as store:
+        results = Evaluation(runner=LevelRunner(), store=store, output_dir=out, logits=True).run(
+            [task]
+        )
+    entry = results.results["ext-fiqa:levels"]
+    assert entry.protocol == "fiqa-test-v1+level-logits"
+    assert results.manifest.scoring == "logits"
+    records = {r.meta["image_id"]: r for r in read_samples(out)}
+    # Image 2: half on level 3, half on level 4 -> (33.33 + 50) / 2 on the 0-100 scale.
+    assert records["img2.png"].score == pytest.approx((100 * 2 / 6 + 100 * 3 / 6) / 2)
+    assert records["img2.png"].parse_stage == "direct"
+
+
+def test_logit_scoring_needs_a_runner_that_reads_probabilities(
+    fiqa_folder: Path, tmp_path: Path
+) -> None:
+    from fiqabench.errors import UserError
+
+    task = TaskRegistry([fiqa_folder]).get("ext-fiqa")
+    task.use_variants(["levels"])  # type: ignore[attr-defined]
+    with (
+        RecordStore(tmp_path / "records.sqlite") as store,
+        pytest.raises(UserError, match="cannot read next-token probabilities"),
+    ):
+        Evaluation(runner=TableRunner(), store=store, output_dir=tmp_path, logits=True).run([task])

@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from fiqabench.benchmark.results import (
 from fiqabench.benchmark.schema import Message, ModelIdentity, Record, Request, Response
 from fiqabench.benchmark.store import RecordStore
 from fiqabench.errors import UserError
-from fiqabench.runners.base import Runner
+from fiqabench.runners.base import LevelScorer, Runner
 from fiqabench.tasks.base import Sample, Task
 
 MAX_ERROR_EXAMPLES = 5
@@ -61,16 +61,25 @@ def prompt_hash(messages: Sequence[Message]) -> str:
 
 
 def build_request(
-    identity: ModelIdentity, task: Task, sample: Sample, messages: tuple[Message, ...]
+    identity: ModelIdentity,
+    task: Task,
+    sample: Sample,
+    messages: tuple[Message, ...],
+    *,
+    logits: bool = False,
 ) -> Request:
     generation = task.spec.generation
     answer_space = task.answer_space(sample)
+    level_scoring = task.level_scoring(sample) if logits else None
+    if logits and level_scoring is None:
+        raise UserError(f"task '{task.name}' has no level prompt for sample {sample.id!r}")
     key = _digest(
         {
             "model": identity.fingerprint(),
             "messages": _messages_for_hash(messages),
             "generation": generation.model_dump(),
             "answer_space": answer_space.model_dump() if answer_space else None,
+            "level_scoring": level_scoring.model_dump() if level_scoring else None,
             "harness": fiqabench.__version__,
         }
     )
@@ -81,6 +90,7 @@ def build_request(
         messages=messages,
         generation=generation,
         answer_space=answer_space,
+        level_scoring=level_scoring,
     )
 
 
@@ -138,6 +148,7 @@ class Evaluation:
     limit: int | None = None
     include_paths: list[str] = field(default_factory=list)
     progress: ProgressSink = field(default_factory=NoProgress)
+    logits: bool = False  # score level prompts from next-token probabilities, not text
 
     def run(self, tasks: Sequence[Task]) -> ResultsFile:
         started = time.perf_counter()
@@ -149,6 +160,7 @@ class Evaluation:
                 include_paths=self.include_paths,
                 seed=self.seed,
                 limit=self.limit,
+                scoring="logits" if self.logits else "text",
                 started_at=utc_now(),
             )
         )
@@ -157,9 +169,13 @@ class Evaluation:
             task_run = self.run_task(task)
             records.extend(task_run.records)
             results.manifest.tasks.append(task_manifest(task, len(task_run.records)))
-            results.results.update(
-                summarise(task, task_run.records, self.runner.identity, self.seed, task_run.timing)
+            entries = summarise(
+                task, task_run.records, self.runner.identity, self.seed, task_run.timing
             )
+            for entry in entries.values():
+                if self.logits:  # a different protocol from parsing greedy text
+                    entry.protocol = f"{entry.protocol}+level-logits"
+            results.results.update(entries)
             # Persist after every task so a later crash keeps the finished ones readable.
             write_samples(self.output_dir, records)
             write_results(self.output_dir, results)
@@ -182,7 +198,9 @@ class Evaluation:
             except UserError as exc:
                 input_errors[sample.id] = str(exc)
                 continue
-            requests[sample.id] = build_request(self.runner.identity, task, sample, messages)
+            requests[sample.id] = build_request(
+                self.runner.identity, task, sample, messages, logits=self.logits
+            )
 
         cached = self.store.get_many(r.key for r in requests.values())
         unique_pending = {r.key: r for r in requests.values() if r.key not in cached}
@@ -210,10 +228,15 @@ class Evaluation:
         return TaskRun(records=records, timing=timing)
 
     def _generate(self, task: str, pending: list[Request]) -> tuple[dict[str, Response], float]:
+        if any(r.level_scoring for r in pending) and not isinstance(self.runner, LevelScorer):
+            raise UserError(
+                f"model '{self.runner.identity.alias}' cannot read next-token probabilities: "
+                "--scoring logits needs a local runner (hf, vllm)"
+            )
         fresh: dict[str, Response] = {}
         started = time.perf_counter()
         try:
-            for request, response in self.runner.generate(pending):
+            for request, response in self._responses(pending):
                 if response.ok:
                     self.store.put(request, self.runner.identity.alias, response)
                 fresh[request.key] = response
@@ -225,6 +248,18 @@ class Evaluation:
         for request in pending:
             fresh.setdefault(request.key, Response(error="runner returned no response"))
         return fresh, time.perf_counter() - started
+
+    def _responses(self, pending: list[Request]) -> Iterator[tuple[Request, Response]]:
+        scoring = [r for r in pending if r.level_scoring is not None]
+        if scoring:
+            assert isinstance(self.runner, LevelScorer)
+            for spec in dict.fromkeys(r.level_scoring for r in scoring):
+                assert spec is not None
+                batch = [r for r in scoring if r.level_scoring == spec]
+                yield from self.runner.score_levels(batch, spec.levels, spec.weights)
+        texts = [r for r in pending if r.level_scoring is None]
+        if texts:
+            yield from self.runner.generate(texts)
 
 
 def _timing(

@@ -61,6 +61,7 @@ class RunManifest(BaseModel):
     include_paths: list[str] = Field(default_factory=list)
     seed: int = 0
     limit: int | None = None
+    scoring: Literal["text", "logits"] = "text"
     started_at: str
     finished_at: str | None = None
     duration_s: float | None = None

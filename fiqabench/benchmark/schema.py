@@ -157,6 +157,18 @@ class GenerationConfig(BaseModel):
     stop: tuple[str, ...] = ()
 
 
+class LevelScoring(BaseModel):
+    """Read the next-token probabilities of `levels` instead of generating text.
+
+    The score is the expectation of `weights` under the probabilities renormalised over the
+    levels (Q-Align's way); it is a different protocol from parsing a greedy answer.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    levels: tuple[str, ...]
+    weights: tuple[float, ...]
+
+
 class Request(BaseModel):
     """Everything one model call needs. `key` is the content hash that keys the record store."""
 
@@ -167,6 +179,7 @@ class Request(BaseModel):
     messages: tuple[Message, ...]
     generation: GenerationConfig
     answer_space: AnswerSpace | None = None
+    level_scoring: LevelScoring | None = None
 
     @property
     def images(self) -> list[ImagePart]:
@@ -194,7 +207,7 @@ class Response(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.text is not None
+        return self.error is None and (self.text is not None or self.score is not None)
 
 
 class Record(BaseModel):

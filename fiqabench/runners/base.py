@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from fiqabench.benchmark.schema import ModelIdentity, Request, Response
 
-__all__ = ["ModelIdentity", "Runner"]
+__all__ = ["LevelScorer", "ModelIdentity", "Runner"]
 
 
 class Runner(Protocol):
@@ -21,3 +21,19 @@ class Runner(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LevelScorer(Protocol):
+    """A runner that can score level prompts from next-token probabilities (Q-Align style)."""
+
+    identity: ModelIdentity
+
+    def score_levels(
+        self,
+        requests: Sequence[Request],
+        levels: Sequence[str],
+        weights: Sequence[float] | None = None,
+    ) -> Iterator[tuple[Request, Response]]:
+        """Yield each request with `Response(score=expectation, logprobs=...)` or an error."""
+        ...

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fiqabench.benchmark.schema import AnswerSpace, Message, Record, Response, Status
+from fiqabench.benchmark.schema import (
+    AnswerSpace,
+    LevelScoring,
+    Message,
+    Record,
+    Response,
+    Status,
+)
 from fiqabench.tasks.spec import LoadedSpec
 
 
@@ -74,6 +81,10 @@ class Task(ABC):
         """Render the prompt; raises UserError on a bad image or template."""
 
     def answer_space(self, sample: Sample) -> AnswerSpace | None:
+        return None
+
+    def level_scoring(self, sample: Sample) -> LevelScoring | None:
+        """The levels and weights for `--scoring logits`, when the sample's prompt has them."""
         return None
 
     @abstractmethod

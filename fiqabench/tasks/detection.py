@@ -125,8 +125,7 @@ class DetectionTask(Task):
         )
 
     def score(self, sample: Sample, response: Response) -> Scored:
-        assert response.text is not None
-        parsed = parse_detection(response.text)
+        parsed = parse_detection(response.text or "")
         if not parsed.ok or parsed.flags is None:
             return Scored(parsed=None, parse_stage=parsed.stage, status="parse_fail")
         truth = sample.meta["truth"]

@@ -127,8 +127,8 @@ class QATask(Task):
 
     def score(self, sample: Sample, response: Response) -> Scored:
         item = sample.item
-        assert isinstance(item, QAItem) and response.text is not None
-        text = response.text
+        assert isinstance(item, QAItem)
+        text = response.text or ""  # a bare score is no answer to a question
         if item.type == "open":
             return Scored(parsed=None, parse_stage=None, status="unscored")
         if item.type == "single":

@@ -26,6 +26,7 @@ from fiqabench.benchmark.schema import (
     AnswerSpace,
     ImageItem,
     ImagePart,
+    LevelScoring,
     Message,
     Record,
     Response,
@@ -233,6 +234,17 @@ class ScalarTask(Task):
         if item.variant.parser == "levels":
             return AnswerSpace(type="score", levels=self.settings.levels)
         return AnswerSpace(type="score", key=item.variant.key)
+
+    def level_scoring(self, sample: Sample) -> LevelScoring | None:
+        item = sample.item
+        assert isinstance(item, ScalarItem)
+        if item.variant.parser != "levels":
+            return None
+        k = self.settings.levels
+        return LevelScoring(
+            levels=tuple(str(level) for level in range(1, k + 1)),
+            weights=tuple(level_to_score(level, k) for level in range(1, k + 1)),
+        )
 
     # ----------------------------------------------------------------------------- scoring
 
