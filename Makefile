@@ -11,7 +11,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
+# The tests run tiny transformers models on the CPU: pin the CPU build of torch first, so that
+# resolving the `hf` extra does not pull the CUDA build (several GB).
+TORCH ?= torch==2.13.0
+
 install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[dev]'
 
 demo: install

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -110,7 +111,12 @@ include_option = click.option(
 
 
 @cli.command("eval")
-@click.option("--model", required=True, help="Model alias (see `fiqabench models list`).")
+@click.option(
+    "--model",
+    required=True,
+    help="Model alias (see `fiqabench models list`), or hf:HUB_ID_OR_FOLDER, vllm:..., "
+    "openai:MODEL, anthropic:MODEL, scores:FILE.csv.",
+)
 @click.option(
     "--task",
     "task_selection",
@@ -153,6 +159,24 @@ include_option = click.option(
     help="Prompt variants for scalar tasks, comma-separated: simple, utility, reliability, "
     "classification, levels [default: each task's own].",
 )
+@click.option(
+    "--scoring",
+    type=click.Choice(["text", "logits"]),
+    default="text",
+    show_default=True,
+    help="logits: score the `levels` prompt of scalar tasks by the expectation over the "
+    "next-token probabilities of the level digits (local runners only), not by parsing text.",
+)
+@click.option(
+    "--base-url",
+    help="API models: the endpoint of an OpenAI-compatible (or Anthropic) server, e.g. a local "
+    "vLLM server; with --model openai:MODEL.",
+)
+@click.option(
+    "--api-key-env",
+    help="API models: the environment variable that holds the API key [default: the "
+    "runner's own, e.g. OPENAI_API_KEY].",
+)
 @click.option("--progress/--no-progress", default=True, help="Show the live progress bar.")
 def eval_command(
     model: str,
@@ -164,6 +188,9 @@ def eval_command(
     max_error_rate: float,
     cache_db: Path | None,
     variants: str | None,
+    scoring: str,
+    base_url: str | None,
+    api_key_env: str | None,
     progress: bool,
 ) -> None:
     """Run a model on tasks, score the answers and write results.
@@ -183,9 +210,16 @@ def eval_command(
         )
     if not tasks:
         raise UserError("no task to run: none of the selected tasks has its data")
-    if variants:
-        _use_variants(tasks, [name.strip() for name in variants.split(",") if name.strip()])
-    runner = build_runner(model, seed=seed)
+    chosen = [name.strip() for name in (variants or "").split(",") if name.strip()]
+    if scoring == "logits":
+        if any(name != "levels" for name in chosen):
+            raise UserError("--scoring logits scores the `levels` prompt only: drop --variants")
+        chosen = ["levels"]
+    if chosen:
+        _use_variants(tasks, chosen, logits=scoring == "logits")
+    runner = build_runner(
+        model, seed=seed, overrides={"base_url": base_url, "api_key_env": api_key_env}
+    )
     output_dir = output_dir or Path("runs") / _safe_dirname(model)
     store = RecordStore(cache_db or output_dir / STORE_FILE)
     try:
@@ -198,6 +232,7 @@ def eval_command(
                 limit=limit,
                 include_paths=[str(p.resolve()) for p in include_paths],
                 progress=sink,
+                logits=scoring == "logits",
             )
             results = evaluation.run(tasks)
     finally:
@@ -208,12 +243,13 @@ def eval_command(
     _check_error_rate(results, max_error_rate)
 
 
-def _use_variants(tasks: list[Task], names: list[str]) -> None:
+def _use_variants(tasks: list[Task], names: list[str], *, logits: bool) -> None:
     from fiqabench.tasks.scalar import ScalarTask
 
     scalar = [task for task in tasks if isinstance(task, ScalarTask)]
-    if not scalar:
-        raise UserError("--variants applies to scalar tasks, and none is selected")
+    option = "--scoring logits" if logits else "--variants"
+    if not scalar or (logits and len(scalar) < len(tasks)):
+        raise UserError(f"{option} applies to scalar tasks only; select them with --task")
     for task in scalar:
         task.use_variants(names)
 
@@ -548,7 +584,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except UserError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
 
 

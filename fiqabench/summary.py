@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fiqabench.benchmark.results import ResultsFile, TaskResults
@@ -96,4 +97,4 @@ def print_summary(results: ResultsFile, out: Console, err: Console) -> None:
         if entry.task not in reported:
             reported.add(entry.task)
             for example in entry.error_examples:
-                err.print(f"[yellow]{entry.task}: {example}", highlight=False)
+                err.print(f"[yellow]{escape(f'{entry.task}: {example}')}", highlight=False)
