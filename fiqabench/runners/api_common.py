@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -257,7 +258,7 @@ class _LoopThread:
         self.thread.join()
 
 
-class ApiRunner:
+class ApiRunner(ABC):
     """Sends requests to a hosted chat API, at most `concurrency` at a time, and yields each
     response as soon as it completes.
 
@@ -327,20 +328,21 @@ class ApiRunner:
 
     # --- what a subclass provides -------------------------------------------------------
 
+    @abstractmethod
     def _connect(self, api_key: str, base_url: str | None, timeout_s: float) -> str:
         """Create the SDK client (without SDK retries); return the base URL it will use."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _payload(self, request: Request) -> dict[str, Any]:
         """The request body (without `extra`); runs in a worker thread when it has images."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _send(self, payload: dict[str, Any]) -> Reply:
         """One attempt; raises SDK exceptions or CallFailure."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _disconnect(self) -> None:
-        raise NotImplementedError
+        """Close the SDK client."""
 
     # --- the shared machinery -----------------------------------------------------------
 
