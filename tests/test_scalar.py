@@ -185,3 +185,12 @@ def test_logit_scoring_needs_a_runner_that_reads_probabilities(
         pytest.raises(UserError, match="cannot read next-token probabilities"),
     ):
         Evaluation(runner=TableRunner(), store=store, output_dir=tmp_path, logits=True).run([task])
+
+
+def test_comparisons_naming_unknown_images_are_refused(fiqa_folder: Path, tmp_path: Path) -> None:
+    from fiqabench.errors import UserError
+
+    with (fiqa_folder / "comparisons.csv").open("a") as handle:
+        handle.write("img0.png,ghost.png,0,0.1,0.1\n")
+    with pytest.raises(UserError, match="1 compared image\\(s\\) are not in the task's images"):
+        run(fiqa_folder, tmp_path / "run")

@@ -9,6 +9,7 @@ per-artifact precision/recall/F1 and ladder monotonicity.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -96,8 +97,12 @@ class DetectionTask(Task):
     def data_available(self) -> bool:
         return self.data_path.is_file()
 
-    def samples(self) -> list[Sample]:
+    @cached_property
+    def _manifest(self) -> list[Sample]:
         return read_jsonl_samples(self.data_path, DetectionItem, sample_from_item)
+
+    def samples(self) -> list[Sample]:
+        return self._manifest
 
     def template_hashes(self) -> dict[str, str]:
         return {"system": self.system_template.sha256, "user": self.user_template.sha256}

@@ -130,7 +130,9 @@ class ScalarTask(Task):
     def data_available(self) -> bool:
         return self.data_path.is_file()
 
+    @cached_property
     def images(self) -> list[Sample]:
+        """The data file's images, read once; each variant asks about every one of them."""
         return read_jsonl_samples(self.data_path, ImageItem, sample_from_image)
 
     def samples(self) -> list[Sample]:
@@ -138,7 +140,7 @@ class ScalarTask(Task):
             self._samples = [
                 self._variant_sample(image, variant)
                 for variant in self.variants
-                for image in self.images()
+                for image in self.images
             ]
         return self._samples
 
@@ -167,6 +169,14 @@ class ScalarTask(Task):
         # LFW's pairs.txt names images `name/name_0001.jpg` relative to the images' folder.
         is_lfw = path.suffix == ".txt"
         loaded = read_lfw_pairs(path) if is_lfw else read_comparisons_csv(path)
+        # Checked once, before any similarity is computed for images the task does not have.
+        unknown = sorted(set(loaded.image_ids()) - {sample.id for sample in self.images})
+        if unknown:
+            raise UserError(
+                f"{len(unknown)} compared image(s) are not in the task's images, e.g. "
+                f"{unknown[0]!r}",
+                path=path,
+            )
         if loaded.similarity:
             return loaded
         return self._with_computed_similarity(loaded)
@@ -367,15 +377,7 @@ class ScalarTask(Task):
         """The comparisons between evaluated images; all of them unless --limit cut the data."""
         comparisons = self.comparisons
         assert comparisons is not None
-        known = {sample.id for sample in self.images()}
-        unknown = sorted(set(comparisons.image_ids()) - known)
-        if unknown:
-            raise UserError(
-                f"{len(unknown)} compared image(s) are not in the task's images, e.g. "
-                f"{unknown[0]!r}",
-                path=self._path(self.settings.comparisons),
-            )
-        if evaluated >= known:
+        if evaluated >= {sample.id for sample in self.images}:
             return comparisons
         kept = np.flatnonzero(
             np.isin(comparisons.a, list(evaluated)) & np.isin(comparisons.b, list(evaluated))
