@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -33,7 +33,20 @@ from fiqabench.benchmark.results import (
     write_results,
     write_samples,
 )
+from fiqabench.benchmark.sharding import Shard
 from fiqabench.benchmark.store import RecordStore
+from fiqabench.cli_compare import compare_command
+from fiqabench.cli_export import export_group
+from fiqabench.cli_judge import (
+    judge_agreement_command,
+    judge_options,
+    open_judging,
+    pop_judge_options,
+)
+from fiqabench.cli_leaderboard import leaderboard_group
+from fiqabench.cli_merge import merge_command
+from fiqabench.cli_options import ExistingDir, PathOption, include_option
+from fiqabench.cli_submit import submit_group
 from fiqabench.errors import UserError
 from fiqabench.summary import print_summary
 
@@ -46,9 +59,6 @@ out = Console()
 
 DEFAULT_MAX_ERROR_RATE = 0.05
 STORE_FILE = "records.sqlite"
-
-PathOption = click.Path(path_type=Path)
-ExistingDir = click.Path(path_type=Path, exists=True, file_okay=False)
 
 
 class RichProgress:
@@ -101,15 +111,6 @@ def cli() -> None:
     """
 
 
-include_option = click.option(
-    "--include-path",
-    "include_paths",
-    type=ExistingDir,
-    multiple=True,
-    help="Extra folder of task YAML specs (with their templates and data). Repeatable.",
-)
-
-
 @cli.command("eval")
 @click.option(
     "--model",
@@ -128,11 +129,19 @@ include_option = click.option(
     "--limit", type=click.IntRange(min=1), help="Evaluate only the first N samples of each task."
 )
 @click.option(
+    "--shard",
+    "shard_spec",
+    metavar="I/N",
+    help="Run only shard I of N (1-based): a fixed 1/N of each task's samples (after --limit), "
+    "chosen by hashed sample id. Combine the N runs with `fiqabench merge`.",
+)
+@click.option(
     "--output-dir",
     type=PathOption,
-    help="Where results.json, samples.jsonl and the record store go [default: runs/MODEL].",
+    help="Where results.json, samples.jsonl and the record store go [default: runs/MODEL, "
+    "with --shard runs/MODEL-shard-I-of-N].",
 )
-@include_option
+@include_option()
 @click.option(
     "--seed",
     type=int,
@@ -178,10 +187,12 @@ include_option = click.option(
     "runner's own, e.g. OPENAI_API_KEY].",
 )
 @click.option("--progress/--no-progress", default=True, help="Show the live progress bar.")
+@judge_options
 def eval_command(
     model: str,
     task_selection: str,
     limit: int | None,
+    shard_spec: str | None,
     output_dir: Path | None,
     include_paths: tuple[Path, ...],
     seed: int,
@@ -192,6 +203,7 @@ def eval_command(
     base_url: str | None,
     api_key_env: str | None,
     progress: bool,
+    **judge_kwargs: Any,
 ) -> None:
     """Run a model on tasks, score the answers and write results.
 
@@ -200,12 +212,13 @@ def eval_command(
     """
     from fiqabench.runners.catalog import build_runner
 
+    shard = Shard.parse(shard_spec) if shard_spec is not None else None
     registry = _registry(include_paths)
     tasks, skipped = registry.select(task_selection)
     for task in skipped:
         console.print(
             f"skipped {task.name}: its data is missing; prepare it with "
-            f"`{task.spec.prepare or 'see ' + str(task.loaded.path)}`",
+            f"`{escape(task.spec.prepare or 'see ' + str(task.loaded.path))}`",
             highlight=False,
         )
     if not tasks:
@@ -220,19 +233,27 @@ def eval_command(
     runner = build_runner(
         model, seed=seed, overrides={"base_url": base_url, "api_key_env": api_key_env}
     )
-    output_dir = output_dir or Path("runs") / _safe_dirname(model)
+    output_dir = output_dir or Path("runs") / _safe_dirname(
+        model if shard is None else f"{model}-shard-{shard.index}-of-{shard.count}"
+    )
     store = RecordStore(cache_db or output_dir / STORE_FILE)
+    judges = pop_judge_options(judge_kwargs)
     try:
-        with rich_progress(progress) as sink:
+        with (
+            rich_progress(progress) as sink,
+            open_judging(judges, store, seed, sink) as judging,
+        ):
             evaluation = Evaluation(
                 runner=runner,
                 store=store,
                 output_dir=output_dir,
                 seed=seed,
                 limit=limit,
+                shard=shard,
                 include_paths=[str(p.resolve()) for p in include_paths],
                 progress=sink,
                 logits=scoring == "logits",
+                judging=judging,
             )
             results = evaluation.run(tasks)
     finally:
@@ -240,6 +261,14 @@ def eval_command(
         runner.close()
     print_summary(results, out, console)
     out.print(f"results: {output_dir / 'results.json'}", highlight=False)
+    if shard is not None:
+        out.print(
+            f"partial results: shard {shard} holds 1/{shard.count} of each task's samples, and "
+            f"its metrics cover that slice only; combine all {shard.count} shards with "
+            "`fiqabench merge RUN_DIR... --output-dir DIR`",
+            highlight=False,
+            soft_wrap=True,
+        )
     _check_error_rate(results, max_error_rate)
 
 
@@ -278,8 +307,14 @@ def _check_error_rate(results: ResultsFile, max_error_rate: float) -> None:
 @click.option(
     "--output-dir", type=PathOption, help="Where to write results [default: the --run folder]."
 )
-@include_option
+@include_option()
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for bootstrap CIs.")
+@click.option(
+    "--cache-db",
+    type=PathOption,
+    help="Record store for judge replies [default: OUTPUT_DIR/records.sqlite].",
+)
+@judge_options
 def score_command(
     run_dir: Path | None,
     task_name: str | None,
@@ -287,8 +322,14 @@ def score_command(
     output_dir: Path | None,
     include_paths: tuple[Path, ...],
     seed: int,
+    cache_db: Path | None,
+    **judge_kwargs: Any,
 ) -> None:
-    """Score answers without running a model: a saved run, or imported predictions."""
+    """Score answers without running a model: a saved run, or imported predictions.
+
+    With --judge (and/or --extractor) the saved answers are judged again, reusing every judge
+    reply already in the record store; without, earlier judge verdicts are kept.
+    """
     from fiqabench.benchmark import rescore
     from fiqabench.benchmark.results import read_results
 
@@ -299,18 +340,32 @@ def score_command(
             raise UserError("--predictions needs --task")
         if output_dir is None:
             raise UserError("--predictions needs --output-dir")
-        task = _registry(include_paths).get(task_name)
-        results, records = rescore.score_predictions(task, predictions, seed=seed)
-    else:
-        assert run_dir is not None
-        manifest_paths = [Path(p) for p in read_results(run_dir).manifest.include_paths]
-        registry = _registry(tuple(dict.fromkeys([*manifest_paths, *include_paths])))
-        results, records = rescore.rescore_run(run_dir, registry)
-        output_dir = output_dir or run_dir
+    output_dir = output_dir or run_dir
+    assert output_dir is not None
+    judges = pop_judge_options(judge_kwargs)
+    store = RecordStore(cache_db or output_dir / STORE_FILE) if judges.wanted else None
+    try:
+        with open_judging(judges, store, seed) as judging:
+            if predictions is not None:
+                task = _registry(include_paths).get(str(task_name))
+                results, records = rescore.score_predictions(
+                    task, predictions, seed=seed, judging=judging
+                )
+            else:
+                assert run_dir is not None
+                manifest_paths = [Path(p) for p in read_results(run_dir).manifest.include_paths]
+                registry = _registry(tuple(dict.fromkeys([*manifest_paths, *include_paths])))
+                results, records = rescore.rescore_run(run_dir, registry, judging=judging)
+    finally:
+        if store is not None:
+            store.close()
     write_samples(output_dir, records)
     write_results(output_dir, results)
     print_summary(results, out, console)
     out.print(f"results: {output_dir / 'results.json'}", highlight=False)
+
+
+cli.add_command(judge_agreement_command)
 
 
 @cli.command("consistency")
@@ -534,7 +589,7 @@ def tasks_group() -> None:
 
 
 @tasks_group.command("list")
-@include_option
+@include_option()
 def tasks_list(include_paths: tuple[Path, ...]) -> None:
     """List tasks: kind, protocol, data status and how to prepare missing data."""
     registry = _registry(include_paths)
@@ -543,7 +598,8 @@ def tasks_list(include_paths: tuple[Path, ...]) -> None:
         table.add_column(column)
     for name in registry.names:
         task = registry.get(name)
-        data = "[green]ready" if task.data_available() else f"[red]missing[/] · {task.spec.prepare}"
+        missing = f"[red]missing[/] · {escape(task.spec.prepare or '')}"
+        data = "[green]ready" if task.data_available() else missing
         origin = "built-in" if task.loaded.builtin else str(task.loaded.path)
         table.add_row(name, task.spec.kind, task.spec.protocol, data, origin, task.spec.description)
     out.print(table)
@@ -572,6 +628,13 @@ def models_list() -> None:
             entry.description,
         )
     out.print(table)
+
+
+cli.add_command(compare_command)
+cli.add_command(merge_command)
+cli.add_command(submit_group)
+cli.add_command(leaderboard_group)
+cli.add_command(export_group)
 
 
 def main() -> None:

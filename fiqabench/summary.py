@@ -34,9 +34,19 @@ QA_COLUMNS: dict[str, Cell] = {
     "single": lambda e: percent(e.metrics.get("accuracy_single")),
     "multi": lambda e: percent(e.metrics.get("accuracy_multi")),
     "tf": lambda e: percent(e.metrics.get("accuracy_tf")),
-    "unparsed": lambda e: str(e.counts.get("parse_fail", 0)),
+    "unpar": lambda e: str(e.counts.get("parse_fail", 0)),
     "err": lambda e: str(e.counts.get("error", 0)),
-    "open": lambda e: str(e.counts.get("unscored", 0)),
+    "open": lambda e: percent(e.metrics.get("open_score")),
+    "unsc": lambda e: str(e.counts.get("unscored", 0)),
+}
+DESCRIBE_COLUMNS: dict[str, Cell] = {
+    "n": lambda e: str(e.counts.get("total", 0)),
+    "complete": lambda e: number(e.metrics.get("describe_completeness"), 2),
+    "precise": lambda e: number(e.metrics.get("describe_precision"), 2),
+    "relevant": lambda e: number(e.metrics.get("describe_relevance"), 2),
+    "sum /6": lambda e: number(e.metrics.get("describe_score"), 2),
+    "unscored": lambda e: str(e.counts.get("unscored", 0)),
+    "err": lambda e: str(e.counts.get("error", 0)),
 }
 SCALAR_COLUMNS: dict[str, Cell] = {
     "n": lambda e: str(e.counts.get("total", 0)),
@@ -74,8 +84,11 @@ def print_summary(results: ResultsFile, out: Console, err: Console) -> None:
     qa = {name: e for name, e in entries.items() if "accuracy" in e.metrics}
     scalar = {name: e for name, e in entries.items() if "coverage" in e.metrics}
     detection = {name: e for name, e in entries.items() if "hallucination_rate" in e.metrics}
+    described = {name: e for name, e in entries.items() if "describe_score" in e.metrics}
     if qa:
         out.print(_table(f"portrait Q&A · model {model}", QA_COLUMNS, qa))
+    if described:
+        out.print(_table(f"quality descriptions · model {model}", DESCRIBE_COLUMNS, described))
     if scalar:
         out.print(_table(f"face image quality · model {model}", SCALAR_COLUMNS, scalar))
     if detection:
@@ -85,12 +98,19 @@ def print_summary(results: ResultsFile, out: Console, err: Console) -> None:
         suffix = f", prompt {prompt}" if prompt else ""
         line = f"{name}: protocol {entry.protocol}, judge {entry.judge}{suffix}"
         out.print(line, highlight=False, soft_wrap=True)
-    unscored = sum(e.counts.get("unscored", 0) for e in qa.values())
-    if unscored:
+    judged = {**qa, **described}
+    unscored = sum(e.counts.get("unscored", 0) for e in judged.values())
+    unparseable = sum(e.counts.get("judge_unparseable", 0) for e in judged.values())
+    if unscored > unparseable:
         out.print(
-            f"{unscored} open-ended answers are unscored: they need an LLM judge "
-            "and are not counted in accuracy.",
+            f"{unscored - unparseable} open-ended answers or descriptions are unscored: score "
+            "them with an LLM judge, `fiqabench score --run RUN_DIR --judge MODEL` (or "
+            "`--judge` on eval); they are not counted in accuracy.",
             highlight=False,
+        )
+    if unparseable:
+        out.print(
+            f"{unparseable} items unscored: no judge reply had a valid score", highlight=False
         )
     reported: set[str] = set()
     for entry in entries.values():

@@ -9,6 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+
+@pytest.fixture(autouse=True)
+def no_hugging_face_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the hub: hub-hosted tasks (qbench-hf) count as unavailable."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("FIQABENCH_HF_MIRROR", raising=False)
+
+
 SPEC = """\
 name: {name}
 kind: qa

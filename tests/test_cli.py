@@ -290,6 +290,7 @@ def test_task_all_skips_tasks_without_data(
     results = ResultsFile.model_validate_json((tmp_path / "run" / "results.json").read_text())
     assert [task.name for task in results.manifest.tasks] == [
         "mini-degradation",
+        "mini-describe",
         "mini-fiqa",
         "mini-qa",
     ]

@@ -113,7 +113,14 @@ def test_results_files_round_trip(task_folder: TaskFolderFactory, tmp_path: Path
     records = read_samples(out)
     assert [r.status for r in records] == ["ok", "ok", "parse_fail", "unscored"]
     assert records[0].correct is True and records[1].correct is False
-    assert entry["counts"] == {"ok": 2, "parse_fail": 1, "error": 0, "unscored": 1, "total": 4}
+    assert entry["counts"] == {
+        "ok": 2,
+        "parse_fail": 1,
+        "error": 0,
+        "unscored": 1,
+        "total": 4,
+        "judge_unparseable": 0,
+    }
     assert entry["metrics"]["accuracy"] == pytest.approx(1 / 3)
     assert entry["metrics"]["parse_failure_rate"] == pytest.approx(1 / 3)
     assert entry["metrics"]["accuracy_multi"] == 0.0

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 import fiqabench
+from fiqabench.benchmark.calls import NoProgress, ProgressSink, collect, content_key
 from fiqabench.benchmark.results import (
     ResultsFile,
     RunManifest,
@@ -24,30 +22,15 @@ from fiqabench.benchmark.results import (
     write_samples,
 )
 from fiqabench.benchmark.schema import Message, ModelIdentity, Record, Request, Response
+from fiqabench.benchmark.sharding import Shard
 from fiqabench.benchmark.store import RecordStore
 from fiqabench.errors import UserError
+from fiqabench.judges.judging import Judging
 from fiqabench.runners.base import LevelScorer, Runner
 from fiqabench.tasks.base import Sample, Task
 
 MAX_ERROR_EXAMPLES = 5
-
-
-class ProgressSink(Protocol):
-    def start(self, task: str, total: int) -> None: ...
-    def advance(self, task: str, amount: int = 1) -> None: ...
-
-
-class NoProgress:
-    def start(self, task: str, total: int) -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1) -> None:
-        return None
-
-
-def _digest(document: object) -> str:
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+LOGITS_SUFFIX = "+level-logits"
 
 
 def _messages_for_hash(messages: Sequence[Message]) -> list[object]:
@@ -57,7 +40,7 @@ def _messages_for_hash(messages: Sequence[Message]) -> list[object]:
 
 
 def prompt_hash(messages: Sequence[Message]) -> str:
-    return _digest(_messages_for_hash(messages))
+    return content_key(_messages_for_hash(messages))
 
 
 def build_request(
@@ -73,7 +56,7 @@ def build_request(
     level_scoring = task.level_scoring(sample) if logits else None
     if logits and level_scoring is None:
         raise UserError(f"task '{task.name}' has no level prompt for sample {sample.id!r}")
-    key = _digest(
+    key = content_key(
         {
             "model": identity.fingerprint(),
             "messages": _messages_for_hash(messages),
@@ -149,6 +132,8 @@ class Evaluation:
     include_paths: list[str] = field(default_factory=list)
     progress: ProgressSink = field(default_factory=NoProgress)
     logits: bool = False  # score level prompts from next-token probabilities, not text
+    judging: Judging | None = None  # LLM judge and answer extractor, when the run has them
+    shard: Shard | None = None  # run only this slice of each task's samples (--shard I/N)
 
     def run(self, tasks: Sequence[Task]) -> ResultsFile:
         started = time.perf_counter()
@@ -161,20 +146,24 @@ class Evaluation:
                 seed=self.seed,
                 limit=self.limit,
                 scoring="logits" if self.logits else "text",
+                shard=str(self.shard) if self.shard is not None else None,
                 started_at=utc_now(),
             )
         )
         records: list[Record] = []
         for task in tasks:
             task_run = self.run_task(task)
+            if self.judging is not None:
+                task_run.records = self.judging.apply(task, task_run.records)
             records.extend(task_run.records)
             results.manifest.tasks.append(task_manifest(task, len(task_run.records)))
             entries = summarise(
                 task, task_run.records, self.runner.identity, self.seed, task_run.timing
             )
             for entry in entries.values():
-                if self.logits:  # a different protocol from parsing greedy text
-                    entry.protocol = f"{entry.protocol}+level-logits"
+                mark_scoring(entry, "logits" if self.logits else "text")
+                if self.judging is not None:
+                    self.judging.annotate(entry)
             results.results.update(entries)
             # Persist after every task so a later crash keeps the finished ones readable.
             write_samples(self.output_dir, records)
@@ -186,6 +175,8 @@ class Evaluation:
 
     def run_task(self, task: Task) -> TaskRun:
         samples = task.samples()[: self.limit] if self.limit is not None else task.samples()
+        if self.shard is not None:  # after --limit, so that shards of a limited run add up
+            samples = self.shard.select(samples)
         self.progress.start(task.name, len(samples))
         requests: dict[str, Request] = {}
         input_errors: dict[str, str] = {}
@@ -233,20 +224,14 @@ class Evaluation:
                 f"model '{self.runner.identity.alias}' cannot read next-token probabilities: "
                 "--scoring logits needs a local runner (hf, vllm)"
             )
-        fresh: dict[str, Response] = {}
         started = time.perf_counter()
-        try:
-            for request, response in self._responses(pending):
-                if response.ok:
-                    self.store.put(request, self.runner.identity.alias, response)
-                fresh[request.key] = response
-                self.progress.advance(task)
-        except Exception as exc:  # a crashed runner fails its remaining requests, not the run
-            message = f"runner failed: {type(exc).__name__}: {exc}"
-            for request in pending:
-                fresh.setdefault(request.key, Response(error=message))
-        for request in pending:
-            fresh.setdefault(request.key, Response(error="runner returned no response"))
+        fresh = collect(
+            pending,
+            self._responses(pending),
+            self.store,
+            self.runner.identity.alias,
+            lambda: self.progress.advance(task),
+        )
         return fresh, time.perf_counter() - started
 
     def _responses(self, pending: list[Request]) -> Iterator[tuple[Request, Response]]:
@@ -326,6 +311,12 @@ def summarise(
         )
         for name, entry in task.aggregate(records, seed).items()
     }
+
+
+def mark_scoring(entry: TaskResults, scoring: str) -> None:
+    """Scores read from next-token probabilities are a different protocol from parsed text."""
+    if scoring == "logits" and not entry.protocol.endswith(LOGITS_SUFFIX):
+        entry.protocol += LOGITS_SUFFIX
 
 
 def error_rate(results: ResultsFile) -> float:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fiqabench.benchmark.pipeline import (
     input_error_record,
+    mark_scoring,
     score_response,
     summarise,
     task_manifest,
@@ -22,6 +23,7 @@ from fiqabench.benchmark.results import (
 )
 from fiqabench.benchmark.schema import ModelIdentity, Record, Response
 from fiqabench.errors import UserError, describe_validation_error
+from fiqabench.judges.judging import JUDGE_STAGES, Judging
 from fiqabench.tasks.base import Sample, Task
 from fiqabench.tasks.registry import TaskRegistry
 
@@ -47,7 +49,9 @@ def read_predictions(path: Path, known_ids: set[str]) -> dict[str, str]:
     return predictions
 
 
-def score_predictions(task: Task, path: Path, *, seed: int = 0) -> tuple[ResultsFile, list[Record]]:
+def score_predictions(
+    task: Task, path: Path, *, seed: int = 0, judging: Judging | None = None
+) -> tuple[ResultsFile, list[Record]]:
     """Score `{"sample_id", "response"}` lines; samples with no prediction count as errors."""
     samples = task.samples()
     predictions = read_predictions(path, {sample.id for sample in samples})
@@ -64,12 +68,23 @@ def score_predictions(task: Task, path: Path, *, seed: int = 0) -> tuple[Results
     )
     manifest = RunManifest(model=identity, seed=seed, started_at=utc_now())
     manifest.tasks.append(task_manifest(task, len(records)))
-    results = ResultsFile(manifest=manifest, results=summarise(task, records, identity, seed))
-    return results, records
+    if judging is not None:
+        records = judging.apply(task, records)
+    entries = summarise(task, records, identity, seed)
+    for entry in entries.values():
+        if judging is not None:
+            judging.annotate(entry)
+    return ResultsFile(manifest=manifest, results=entries), records
 
 
-def rescore_run(run_dir: Path, registry: TaskRegistry) -> tuple[ResultsFile, list[Record]]:
-    """Score a run's saved responses again with the current scoring rules."""
+def rescore_run(
+    run_dir: Path, registry: TaskRegistry, *, judging: Judging | None = None
+) -> tuple[ResultsFile, list[Record]]:
+    """Score a run's saved responses again with the current rules, and `judging` if given.
+
+    Without `judging`, verdicts an LLM judge or extractor gave earlier are kept (they cannot be
+    recomputed without it), and so are the judge entries of the results.
+    """
     previous = read_results(run_dir)
     saved = read_samples(run_dir)
     identity = previous.manifest.model
@@ -79,24 +94,39 @@ def rescore_run(run_dir: Path, registry: TaskRegistry) -> tuple[ResultsFile, lis
     for entry in previous.manifest.tasks:
         task = registry.get(entry.name)
         by_id = {sample.id: sample for sample in task.samples()}
-        rescored = [_rescore(task, by_id, r) for r in saved if r.task == entry.name]
+        old = [r for r in saved if r.task == entry.name]
+        rescored = [_rescore(task, by_id, r, keep_judged=judging is None) for r in old]
+        if judging is not None:
+            rescored = judging.apply(task, rescored)
         rescored_all.extend(rescored)
         timing = next(r.timing for r in previous.results.values() if r.task == entry.name)
-        results.results.update(summarise(task, rescored, identity, seed, timing))
+        for name, fresh in summarise(task, rescored, identity, seed, timing).items():
+            earlier = previous.results.get(name)
+            mark_scoring(fresh, previous.manifest.scoring)
+            if judging is not None:
+                judging.annotate(fresh)
+            elif earlier is not None and earlier.judges:
+                fresh.judge, fresh.judges = earlier.judge, earlier.judges
+            results.results[name] = fresh
     return results, rescored_all
 
 
-def _rescore(task: Task, samples: dict[str, Sample], record: Record) -> Record:
+def _rescore(
+    task: Task, samples: dict[str, Sample], record: Record, *, keep_judged: bool
+) -> Record:
     sample = samples.get(record.sample_id)
     if sample is None:
         raise UserError(
             f"sample '{record.sample_id}' of task '{task.name}' is no longer in the task's data"
         )
-    if record.status == "error" or record.response is None:
-        return record
+    judged = record.parse_stage in JUDGE_STAGES
+    if record.response is None or (record.status == "error" and not judged):
+        return record  # the model gave no answer: nothing to score
     score = record.parsed.get("direct_score") if isinstance(record.parsed, dict) else None
     response = Response(text=record.response, score=score, latency_s=record.latency_s or 0.0)
     fresh = score_response(task, sample, response, cached=record.cached)
+    if keep_judged and judged and fresh.status in ("unscored", "parse_fail"):
+        return record  # the rules still cannot score it; the judge's verdict stands
     return fresh.model_copy(
         update={"request_key": record.request_key, "prompt_hash": record.prompt_hash}
     )

@@ -62,6 +62,11 @@ class RunManifest(BaseModel):
     seed: int = 0
     limit: int | None = None
     scoring: Literal["text", "logits"] = "text"
+    shard: str | None = Field(
+        default=None,
+        description="'I/N' when the run holds only shard I of N of each task's samples: its "
+        "results are partial, covering that slice only, until `fiqabench merge` combines shards",
+    )
     started_at: str
     finished_at: str | None = None
     duration_s: float | None = None
@@ -79,6 +84,23 @@ class Timing(BaseModel):
     mean_latency_ms: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class JudgeInfo(BaseModel):
+    """A model that turned responses into scores: what it was, how it was asked, what it cost."""
+
+    role: Literal["judge", "extractor"]
+    model: ModelIdentity
+    template_sha256: dict[str, str]
+    rounds: int
+    temperature: float
+    n_calls: int = 0
+    n_cached: int = 0
+    n_errors: int = 0
+    n_unparseable: int = Field(default=0, description="replies with no valid score or answer")
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = Field(default=None, description="null when no price was given")
 
 
 class TaskResults(BaseModel):
@@ -101,6 +123,7 @@ class TaskResults(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     timing: Timing = Field(default_factory=Timing)
     error_examples: list[str] = Field(default_factory=list)
+    judges: list[JudgeInfo] = Field(default_factory=list)
 
 
 class ResultsFile(BaseModel):

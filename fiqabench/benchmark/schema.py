@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-QuestionType = Literal["single", "multi", "tf", "open"]
+QuestionType = Literal["single", "multi", "tf", "open", "describe"]
+JUDGED_TYPES: tuple[QuestionType, ...] = ("open", "describe")  # scored by an LLM judge
+DESCRIBE_CRITERIA = ("completeness", "precision", "relevance")  # Q-Bench A2's, 0-2 each
 Scope = Literal["global", "local"]
 Status = Literal["ok", "parse_fail", "error", "unscored"]
 STATUSES: tuple[Status, ...] = ("ok", "parse_fail", "error", "unscored")
@@ -44,7 +46,8 @@ class QAItem(DataItem):
     """One portrait Q&A item, as written in a task's JSONL file (one JSON object per line).
 
     `image` paths are relative to the data file. `answer` is a letter for `single`, a list of
-    letters for `multi`, a boolean for `tf` and reference text for `open`.
+    letters for `multi`, a boolean for `tf`, and reference text for `open` and `describe` (a
+    reference description of the image's quality), both scored by an LLM judge.
     """
 
     image: str | list[str]
@@ -88,7 +91,7 @@ class QAItem(DataItem):
             if not isinstance(self.answer, bool):
                 raise ValueError("a 'tf' item's 'answer' must be true or false")
         elif not isinstance(self.answer, str) or not self.answer.strip():
-            raise ValueError("an 'open' item's 'answer' must be the reference text")
+            raise ValueError(f"an '{self.type}' item's 'answer' must be the reference text")
         return self
 
     @field_validator("answer", mode="before")

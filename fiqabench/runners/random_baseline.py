@@ -24,7 +24,7 @@ class RandomRunner:
         # Seeded per request, not per call order, so a resumed run draws the same answers.
         rng = random.Random(f"{self.seed}:{request.task}:{request.sample_id}")
         space = request.answer_space
-        if space is None or space.type == "open":
+        if space is None or space.type in ("open", "describe"):
             return NEUTRAL_SENTENCE
         if space.type == "flags":
             answer: dict[str, object] = {space.key or "score": round(rng.uniform(0, 100), 1)}

@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,12 @@ def load_hf_items(
     dataset = _select_split(datasets, loaded, source, split)
     mapper = _row_mapper(mapping, list(dataset.column_names), source)
     dataset = _with_undecoded_images(datasets, dataset)
+    dataset, json_columns = _with_undecoded_json(datasets, dataset)
     images = _ImageStore(image_dir)
     base = folder.resolve() if is_local else Path.cwd()
     items: list[QAItem] = []
     seen: set[str] = set()
-    for index, row in enumerate(_rows(dataset)):
+    for index, row in enumerate(_rows(dataset, json_columns)):
         try:
             fields = mapper({name: images.materialise(value) for name, value in row.items()})
             item = _validated(fields, base)
@@ -227,9 +229,24 @@ def _disable_image_decoding(datasets: Any, feature: Any) -> bool:
     return any(found)
 
 
-def _rows(dataset: Any) -> Iterator[Row]:
+def _with_undecoded_json(datasets: Any, dataset: Any) -> tuple[Any, list[str]]:
+    """Json columns as their stored text, for `json.loads`: `datasets` parses them with pandas'
+    ujson, which can change the last digits of a float."""
+    json_type = getattr(datasets, "Json", None)  # datasets >= 4.7
+    if json_type is None:
+        return dataset, []
+    names = [n for n, f in dataset.features.items() if isinstance(f, json_type)]
+    for name in names:
+        dataset = dataset.cast_column(name, json_type(decode=False))
+    return dataset, names
+
+
+def _rows(dataset: Any, json_columns: Collection[str] = ()) -> Iterator[Row]:
     for row in dataset.with_format(None):  # plain Python values, whatever format was saved
-        yield dict(row)
+        yield {
+            name: json.loads(value) if name in json_columns and value is not None else value
+            for name, value in row.items()
+        }
 
 
 def _validated(fields: Row, base: Path) -> QAItem:

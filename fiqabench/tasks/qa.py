@@ -6,10 +6,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fiqabench.benchmark import metrics
 from fiqabench.benchmark.images import check_image
 from fiqabench.benchmark.schema import (
+    DESCRIBE_CRITERIA,
+    JUDGED_TYPES,
     AnswerSpace,
     ImagePart,
     Message,
@@ -20,6 +23,7 @@ from fiqabench.benchmark.schema import (
 )
 from fiqabench.judges import rules
 from fiqabench.tasks.base import Sample, Scored, Task, TaskResult
+from fiqabench.tasks.hf_source import hub_usable, mirrored_copy
 from fiqabench.tasks.jsonl_data import read_jsonl_samples
 from fiqabench.tasks.spec import LoadedSpec
 from fiqabench.tasks.templates import load_template
@@ -57,7 +61,7 @@ class QATask(Task):
             return (self.loaded.folder / data.jsonl).resolve()
         assert data.hf is not None
         local = self.loaded.folder / data.hf
-        return local.resolve() if local.exists() else None
+        return local.resolve() if local.exists() else mirrored_copy(data.hf)
 
     @property
     def judge(self) -> str:
@@ -66,7 +70,7 @@ class QATask(Task):
     def data_available(self) -> bool:
         if self.spec.data.jsonl is not None or self.data_path is not None:
             return self.data_path is not None and self.data_path.exists()
-        return os.environ.get("HF_HUB_OFFLINE") != "1"
+        return hub_usable()  # a hub id with no local copy
 
     def samples(self) -> list[Sample]:
         if self._samples is None:
@@ -129,7 +133,7 @@ class QATask(Task):
         item = sample.item
         assert isinstance(item, QAItem)
         text = response.text or ""  # a bare score is no answer to a question
-        if item.type == "open":
+        if item.type in JUDGED_TYPES:  # free text: an LLM judge scores it, if the run has one
             return Scored(parsed=None, parse_stage=None, status="unscored")
         if item.type == "single":
             parsed = rules.parse_single(text, item.options or [])
@@ -139,31 +143,77 @@ class QATask(Task):
             parsed = rules.parse_tf(text)
         if not parsed.ok:
             return Scored(parsed=None, parse_stage=parsed.stage, status="parse_fail", correct=False)
-        expected = tuple(item.answer) if isinstance(item.answer, list) else item.answer
         return Scored(
             parsed=parsed.value,
             parse_stage=parsed.stage,
             status="ok",
-            correct=parsed.value == expected,
+            correct=parsed.value == expected_answer(item),
         )
 
     def aggregate(self, records: list[Record], seed: int) -> dict[str, TaskResult]:
-        closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
-        values, ci = _accuracy(closed, seed)
-        result_metrics: dict[str, float | None] = {"accuracy": values}
-        ci95: dict[str, tuple[float, float] | None] = {"accuracy": ci}
-        for kind in CLOSED_TYPES:
-            subset = [r for r in closed if r.meta.get("type") == kind]
-            result_metrics[f"accuracy_{kind}"], ci95[f"accuracy_{kind}"] = _accuracy(subset, seed)
-        judged = [r for r in closed if r.status in ("ok", "parse_fail")]
-        failures = sum(r.status == "parse_fail" for r in judged)
-        result_metrics["parse_failure_rate"] = failures / len(judged) if judged else None
+        result_metrics: dict[str, float | None] = {}
+        ci95: dict[str, tuple[float, float] | None] = {}
+        described = [r for r in records if r.meta.get("type") == "describe"]
+        if len(described) < len(records) or not records:
+            _closed_metrics(records, seed, result_metrics, ci95)
+            opened = [r for r in records if r.meta.get("type") == "open"]
+            result_metrics["open_score"], ci95["open_score"] = _open_score(opened, seed)
+        if described:
+            _describe_metrics(described, seed, result_metrics, ci95)
         counts = metrics.status_counts(records)
         counts["total"] = len(records)
+        counts["judge_unparseable"] = sum(r.parse_stage == "llm-judge-unparseable" for r in records)
         result_metrics["error_rate"] = counts["error"] / len(records) if records else None
         breakdowns = {key: _breakdown(records, key) for key in BREAKDOWN_KEYS}
         entry = TaskResult(metrics=result_metrics, ci95=ci95, counts=counts, breakdowns=breakdowns)
         return {self.name: entry}
+
+
+Metrics = dict[str, float | None]
+Intervals = dict[str, tuple[float, float] | None]
+
+
+def _closed_metrics(records: list[Record], seed: int, values: Metrics, ci95: Intervals) -> None:
+    closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
+    values["accuracy"], ci95["accuracy"] = _accuracy(closed, seed)
+    for kind in CLOSED_TYPES:
+        subset = [r for r in closed if r.meta.get("type") == kind]
+        values[f"accuracy_{kind}"], ci95[f"accuracy_{kind}"] = _accuracy(subset, seed)
+    answered = [r for r in closed if r.status in ("ok", "parse_fail")]
+    failures = sum(r.status == "parse_fail" for r in answered)
+    values["parse_failure_rate"] = failures / len(answered) if answered else None
+
+
+def _open_score(
+    records: list[Record], seed: int
+) -> tuple[float | None, tuple[float, float] | None]:
+    """Mean judge score in [0, 1] over judged open answers; unscored and errors excluded."""
+    scores = _judge_scores(records)
+    if scores.size == 0:
+        return None, None
+    return float(scores.mean()), metrics.bootstrap_mean_ci(scores, seed=seed)
+
+
+def _judge_scores(records: list[Record]) -> NDArray[np.float64]:
+    return np.array([r.score for r in records if r.status == "ok" and r.score is not None])
+
+
+def _describe_metrics(records: list[Record], seed: int, values: Metrics, ci95: Intervals) -> None:
+    """Q-Bench A2 style: each criterion's mean on 0-2, and their sum on 0-6."""
+    judged = [r.parsed["criteria"] for r in records if r.status == "ok" and r.parsed]
+    for criterion in DESCRIBE_CRITERIA:
+        column = np.array([c[criterion] for c in judged], dtype=float)
+        name = f"describe_{criterion}"
+        values[name] = float(column.mean()) if judged else None
+        ci95[name] = metrics.bootstrap_mean_ci(column, seed=seed) if judged else None
+    totals = np.array([sum(c[k] for k in DESCRIBE_CRITERIA) for c in judged], dtype=float)
+    values["describe_score"] = float(totals.mean()) if judged else None
+    ci95["describe_score"] = metrics.bootstrap_mean_ci(totals, seed=seed) if judged else None
+
+
+def expected_answer(item: QAItem) -> str | tuple[str, ...] | bool:
+    """The answer in the form the rule parsers return: a letter, sorted letters, or a bool."""
+    return tuple(item.answer) if isinstance(item.answer, list) else item.answer
 
 
 def _accuracy(records: list[Record], seed: int) -> tuple[float | None, tuple[float, float] | None]:
@@ -182,6 +232,11 @@ def _breakdown(records: list[Record], key: str) -> dict[str, dict[str, float | i
 def _group_summary(records: list[Record]) -> dict[str, float | int | None]:
     closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
     accuracy = _accuracy(closed, seed=0)[0]
-    summary: dict[str, float | int | None] = {"n": len(records), "accuracy": accuracy}
+    opened = [r for r in records if r.meta.get("type") == "open"]
+    summary: dict[str, float | int | None] = {
+        "n": len(records),
+        "accuracy": accuracy,
+        "open_score": float(scores.mean()) if (scores := _judge_scores(opened)).size else None,
+    }
     summary.update(metrics.status_counts(records))
     return summary

@@ -1,0 +1,1 @@
+"""Exports of fiqabench tasks to other harnesses' formats (`fiqabench export ...`)."""
