@@ -24,11 +24,10 @@ import numpy as np
 
 from fiqabench.benchmark.results import ResultsFile, TaskResults
 from fiqabench.benchmark.schema import Record
+from fiqabench.leaderboard.bundle_thumbs import LocalTasks, LocalThumbnails
 from fiqabench.leaderboard.site import build_site
 from fiqabench.leaderboard.site_inputs import load_run_folder
 from fiqabench.leaderboard.site_metrics import metric_info
-from fiqabench.leaderboard.site_tasks import LocalTasks
-from fiqabench.leaderboard.site_thumbs import LocalThumbnails
 from fiqabench.leaderboard.submission import Submission
 from fiqabench.tasks.registry import TaskRegistry
 

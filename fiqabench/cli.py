@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from fiqabench import __version__
-from fiqabench.benchmark.pipeline import Evaluation, error_rate
+from fiqabench.benchmark.pipeline import DEFAULT_MAX_ERROR_RATE, Evaluation, error_rate
 from fiqabench.benchmark.results import (
     ResultsFile,
     atomic_write_text,
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
-DEFAULT_MAX_ERROR_RATE = 0.05
 STORE_FILE = "records.sqlite"
 
 

@@ -103,16 +103,28 @@ def print_report(report: ComparisonReport, console: Console) -> None:
     for task in report.tasks:
         console.print(f"[bold]{escape(task.task)}[/]: {escape(samples_line(task.samples))}")
         for entry in task.entries:
-            console.print(_terminal_table(report, entry))
+            if entry.verdict == "lost":
+                why = escape(entry.reason or "")
+                console.print(f"[bold red]LOST[/] {escape(entry.entry)}: {why}", highlight=False)
+            if any(is_gated(m) for m in entry.metrics):
+                console.print(_terminal_table(report, entry))
             console.print()
             for warning in entry.warnings:
                 console.print(f"[yellow]warning:[/] {escape(entry.entry)}: {escape(warning)}")
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     failing = Counter(entry.entry for entry, _ in report.regressions())
-    if failing:
-        where = ", ".join(f"{escape(entry)} ({count})" for entry, count in failing.items())
-        console.print(f"[bold red]REGRESSION[/] in {where}: failing metrics", highlight=False)
+    lost = [entry.entry for entry in report.lost_entries()]
+    if failing or lost:
+        where = []
+        for name in dict.fromkeys([*lost, *failing]):  # "name (lost, 2)": 2 failing metrics
+            labels = ["lost"] if name in lost else []
+            labels += [str(failing[name])] if failing[name] else []
+            where.append(f"{escape(name)} ({', '.join(labels)})")
+        console.print(
+            f"[bold red]REGRESSION[/] in {', '.join(where)}: failing metrics or lost entries",
+            highlight=False,
+        )
     else:
         console.print("[bold green]PASS[/]: no significant regression beyond the tolerance")
 
@@ -217,9 +229,11 @@ def compare_command(
     """Compare CANDIDATE with BASE (two run folders) and fail on a significant regression.
 
     Per result entry and metric over the samples both runs answered: the delta, a paired
-    resampling CI, McNemar's exact test for accuracies, and a verdict. Exit status 1 when a
-    metric is worse by more than --tolerance and significantly so (or no longer defined), 0
-    otherwise, 2 on bad input.
+    resampling CI, McNemar's exact test for accuracies, and a verdict; errors are compared as
+    error_rate over all samples both runs have. Exit status 1 when a metric (error_rate
+    included) is worse by more than --tolerance and significantly so, or no longer defined, or
+    an entry is lost (missing from the candidate, or no sample succeeded in both runs while the
+    base had successes); 0 otherwise; 2 on bad input.
     """
     if report_path == STDOUT and json_path == STDOUT:
         raise UserError("--report and --json cannot both go to stdout ('-')")

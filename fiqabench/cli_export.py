@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from fiqabench.cli_export_hf import hf_dataset_command
-from fiqabench.cli_options import include_option
+from fiqabench.cli_options import export_out_option, include_option
 from fiqabench.errors import UserError
 
 out = Console(soft_wrap=True)
@@ -21,19 +21,13 @@ def export_group() -> None:
 
 
 @export_group.command("lmms-eval")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder to write (new or empty, or an earlier export, which is replaced).",
-)
+@export_out_option()
 @click.option(
     "--task",
     "task_names",
     multiple=True,
     help="A task to export; repeatable, or comma-separated [default: every task whose data "
-    "is present].",
+    "is present, except those made only of open-ended items, which need an LLM judge].",
 )
 @include_option()
 def export_lmms_eval_command(
@@ -45,7 +39,7 @@ def export_lmms_eval_command(
     \b
     Then: lmms-eval eval --model MODEL --tasks fiqabench --include_path OUT
     """
-    from fiqabench.export.lmms_eval import GROUP, export_lmms_eval
+    from fiqabench.export.lmms_eval import GROUP, export_lmms_eval, judge_note, needs_judge
     from fiqabench.tasks.registry import TaskRegistry
 
     registry = TaskRegistry(list(include_paths))
@@ -53,8 +47,16 @@ def export_lmms_eval_command(
     tasks, skipped = registry.select(selection)
     for task in skipped:
         console.print(f"skipped {task.name}: its data is missing", highlight=False)
+    if selection.strip() == "all":
+        # Named with --task, such a task is refused by export_lmms_eval instead.
+        judged = [task for task in tasks if needs_judge(task)]
+        for task in judged:
+            console.print(f"skipped {task.name}: {judge_note(task.name)}", highlight=False)
+        tasks = [task for task in tasks if task not in judged]
     if not tasks:
-        raise UserError("no task to export: none of the selected tasks has its data")
+        raise UserError(
+            "no task to export: the selected tasks lack their data or need an LLM judge"
+        )
     manifest = export_lmms_eval(tasks, out_dir, include_paths=include_paths)
     for exported in manifest.tasks.values():
         out.print(

@@ -7,18 +7,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from fiqabench.cli_options import include_option
+from fiqabench.cli_options import export_out_option, include_option
 
 
 @click.command("hf-dataset")
 @click.argument("task_name", metavar="TASK")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder to write (new or empty, or an earlier export, which is replaced).",
-)
+@export_out_option()
 @click.option(
     "--split", default="test", show_default=True, help="Name of the split the items form."
 )

@@ -40,10 +40,9 @@ def leaderboard_build(
     folder: Path, site: Path, include_paths: tuple[Path, ...], title: str
 ) -> None:
     """Build a static site (open SITE/index.html; no server or network needed)."""
+    from fiqabench.leaderboard.bundle_thumbs import LocalTasks, LocalThumbnails
     from fiqabench.leaderboard.site import build_site
     from fiqabench.leaderboard.site_inputs import load_folder
-    from fiqabench.leaderboard.site_tasks import LocalTasks
-    from fiqabench.leaderboard.site_thumbs import LocalThumbnails
     from fiqabench.tasks.registry import TaskRegistry
 
     tasks = LocalTasks(TaskRegistry(include_paths))
@@ -55,8 +54,3 @@ def leaderboard_build(
         f"{report.bytes / 1e6:.1f} MB)",
         highlight=False,
     )
-    if report.rejected_thumbnails:
-        out.print(
-            f"left out {report.rejected_thumbnails} thumbnails that were not JPEG data",
-            highlight=False,
-        )

@@ -18,3 +18,14 @@ def include_option(help: str = INCLUDE_HELP) -> Callable[[Any], Any]:
     return click.option(
         "--include-path", "include_paths", type=ExistingDir, multiple=True, help=help
     )
+
+
+def export_out_option() -> Callable[[Any], Any]:
+    """`--out DIR`, required, arriving as `out_dir`: the folder an export writes."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        required=True,
+        help="Folder to write (new or empty, or an earlier export, which is replaced).",
+    )

@@ -132,8 +132,9 @@ def test_license_is_stated_or_flagged(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 2 and "--license takes a Hugging Face licence id" in err
     code, _, err = export("mini-qa", tmp_path / "b", "--split", "dev/1", capsys=capsys)
     assert code == 2 and "--split takes a name" in err
-    code, _, err = export("mini-qa", tmp_path / "b", "--repo-id", "no-owner", capsys=capsys)
-    assert code == 2 and "--repo-id takes a hub id OWNER/NAME" in err
+    for bad in ("no-owner", "me/.hidden"):  # hf_source.HUB_ID, as for task specs
+        code, _, err = export("mini-qa", tmp_path / "b", "--repo-id", bad, capsys=capsys)
+        assert code == 2 and "--repo-id takes a hub id OWNER/NAME" in err
     assert not (tmp_path / "b").exists()
 
 

@@ -253,6 +253,41 @@ def test_worked_example_with_failures_and_bad_input(
     assert [part["type"] for part in chat[0]["content"]] == ["text"]
 
 
+def test_tasks_only_a_judge_scores_are_skipped_or_refused(
+    task_folder: TaskFolderFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fiqabench.tasks import registry as registry_module
+
+    judged = task_folder([qa_item(0, "open"), qa_item(1, "describe")], name="ext-open")
+    mixed = task_folder([qa_item(0, "single"), qa_item(1, "open")], name="ext-mixed")
+    # Without the builtin tasks, `--task all` sees only these two.
+    monkeypatch.setattr(registry_module, "BUILTIN_DIR", tmp_path / "no-builtins")
+    paths = ("--include-path", judged, "--include-path", mixed)
+    out = tmp_path / "export"
+    code, stdout, stderr = run_cli("export", "lmms-eval", "--out", out, *paths, capsys=capsys)
+    assert code == 0, stderr
+    assert "skipped ext-open: needs an LLM judge" in stderr
+    assert "`fiqabench score --task ext-open --predictions P --judge J`" in stderr
+    assert "fiqabench_ext-mixed: 2 documents" in stdout and "ext-open" not in stdout
+    assert list(read_manifest(out).tasks) == ["ext-mixed"]
+    # A mixed task is exported; its open item stays unscored there (lmms-eval has no judge).
+    numbers = drive(out, "ext-mixed", {"q00000": "B", "q00001": "Sharp."}.__getitem__)
+    assert numbers["accuracy"] == 1.0 and numbers["open_score"] is None
+    assert (numbers["count/ok"], numbers["count/unscored"]) == (1, 1)
+
+    named = ("--task", "ext-open,ext-mixed")
+    code, _, stderr = run_cli(
+        "export", "lmms-eval", "--out", tmp_path / "x", *paths, *named, capsys=capsys
+    )
+    assert code == 2 and "task 'ext-open' needs an LLM judge, which lmms-eval lacks" in stderr
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(UserError, match="'ext-open' needs an LLM judge"):
+        export_lmms_eval([TaskRegistry([judged]).get("ext-open")], tmp_path / "y")
+
+
 def test_re_export_replaces_an_export_and_refuses_other_folders(tmp_path: Path) -> None:
     registry = TaskRegistry()
     out = tmp_path / "export"

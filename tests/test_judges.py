@@ -62,6 +62,8 @@ RESPONSES = {
         ("<think>Score: 0? no.</think>Score: 2", 2),
         ("1", 1),
         ("**2**", 2),
+        ("Score: 2.0", 2),
+        ("2.", 2),
         ("Score: 3", None),
         ("Score: 1.5", None),
         ("Score: 1 ... actually Score: 2", None),
@@ -183,6 +185,10 @@ def test_judge_rounds_unparseable_extractor_and_cache(
     assert entry.metrics["open_score"] == pytest.approx(0.75)
     assert entry.metrics["accuracy"] == pytest.approx(2 / 3)  # B right, none wrong, false right
     assert entry.metrics["describe_score"] == pytest.approx(5.0)
+    by_type = entry.breakdowns["type"]
+    assert by_type["describe"]["describe_score"] == pytest.approx(5.0)
+    assert by_type["open"]["open_score"] == pytest.approx(0.75)
+    assert by_type["open"]["describe_score"] is None
     assert entry.metrics["describe_precision"] == pytest.approx(1.0)
     assert entry.counts["judge_unparseable"] == 1 and entry.counts["unscored"] == 1
     assert entry.judge == "rules-v1+judge=openai:judge+extractor=openai:judge"
@@ -356,3 +362,40 @@ def test_cli_eval_with_judge_and_extractor(
     entry = read_results(run).results["ext-qa"]
     assert entry.metrics["open_score"] == 0.5 and entry.judge == "rules-v1+judge=openai:j"
     assert "open" in stdout and "50.0" in stdout
+
+
+def test_stored_verdicts_are_recomputed_from_their_replies(
+    server: LoopbackServer, task_folder: TaskFolderFactory, tmp_path: Path
+) -> None:
+    """Re-scoring without a judge replays the stored replies: a forged verdict does not stand."""
+    folder = task_folder(ITEMS)
+    registry = TaskRegistry([folder])
+    task = registry.get("ext-qa")
+    with RecordStore(tmp_path / "judge.sqlite") as store:
+        results, records = score_predictions(
+            task, _predictions(tmp_path, RESPONSES), judging=_judging(server, store)
+        )
+    results.manifest.include_paths = [str(folder)]
+    forged = []
+    for record in records:
+        if record.sample_id == "q00003":  # unparseable judge replies, claimed a full score
+            record = record.model_copy(update={"status": "ok", "score": 1.0})
+        if record.sample_id == "q00006":  # the extractor said "none"; claimed right answer
+            record = record.model_copy(
+                update={"status": "ok", "parse_stage": "llm-extractor", "parsed": "B"}
+            )
+        if record.sample_id == "q00001":  # a judge stage with no replies at all
+            record = record.model_copy(update={"parsed": {"judge_scores": [2, 2, 2, 2, 2]}})
+        forged.append(record)
+    run = tmp_path / "run"
+    write_samples(run, forged)
+    write_results(run, results)
+    _, replayed = rescore_run(run, registry)
+    by_id = {r.sample_id: r for r in replayed}
+    assert by_id["q00003"].status == "unscored" and by_id["q00003"].score is None
+    assert by_id["q00006"].status == "parse_fail" and by_id["q00006"].correct is False
+    assert by_id["q00006"].parse_stage == "llm-extractor-none"
+    assert by_id["q00001"].status == "unscored" and by_id["q00001"].score is None
+    untouched = {r.sample_id: r for r in records}
+    for sample_id in ("q00002", "q00004", "q00005"):
+        assert by_id[sample_id] == untouched[sample_id]

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
+from fiqabench.leaderboard.bundle_thumbs import LocalTasks, LocalThumbnails
 from fiqabench.leaderboard.site import build_site
 from fiqabench.leaderboard.site_inputs import load_run_folder
-from fiqabench.leaderboard.site_tasks import LocalTasks
-from fiqabench.leaderboard.site_thumbs import LocalThumbnails
 from fiqabench.tasks.registry import TaskRegistry
 from tests.test_leaderboard_site import HOSTILE, make_hostile_run, run_eval
 

@@ -19,14 +19,13 @@ from markupsafe import escape
 from fiqabench.benchmark.results import read_results, read_samples, write_results, write_samples
 from fiqabench.benchmark.schema import Record
 from fiqabench.leaderboard import plots
+from fiqabench.leaderboard.bundle_thumbs import LocalTasks, LocalThumbnails
 from fiqabench.leaderboard.render import TEMPLATES, environment
 from fiqabench.leaderboard.site import LEADERBOARD_FILE, build_site
 from fiqabench.leaderboard.site_inputs import load_run_folder
 from fiqabench.leaderboard.site_metrics import format_value, metric_info, protocol_labels
-from fiqabench.leaderboard.site_samples import PAGE_SIZE, pages, verdict
+from fiqabench.leaderboard.site_samples import PAGE_SIZE, Verdict, pages, verdict
 from fiqabench.leaderboard.site_tables import Row
-from fiqabench.leaderboard.site_tasks import LocalTasks
-from fiqabench.leaderboard.site_thumbs import LocalThumbnails
 from fiqabench.leaderboard.submission import Submission
 from fiqabench.leaderboard.svg import (
     Axes,
@@ -279,6 +278,17 @@ def test_verdicts_name_the_status_then_correctness_and_score() -> None:
     assert verdict(record(status="ok", score=96.4)).kind == "scored"
 
 
+def test_verdicts_say_when_a_judge_or_the_extractor_decided() -> None:
+    # The judge replied but gave no valid score: judged, not waiting for a judge.
+    unparseable = verdict(record(status="unscored", parse_stage="llm-judge-unparseable"))
+    assert unparseable == Verdict("unscored", "judge gave no valid score")
+    extracted = verdict(record(status="ok", correct=False, parse_stage="llm-extractor"))
+    assert extracted == Verdict("wrong", "wrong (read by LLM extractor)")
+    none = verdict(record(status="parse_fail", correct=False, parse_stage="llm-extractor-none"))
+    assert none == Verdict("unparsed", "unparsed (LLM extractor found no answer)")
+    assert verdict(record(status="parse_fail", parse_stage="strict")).text == "unparsed"
+
+
 def test_browser_pages_split_records_into_bounded_pages() -> None:
     assert [len(r) for r in pages(2 * PAGE_SIZE + 50)] == [PAGE_SIZE, PAGE_SIZE, 50]
     assert pages(0) == [range(0)]
@@ -359,6 +369,8 @@ def test_overall_table_cells_carry_the_numbers_the_script_sorts_by(
         text, cell = row[column]  # type: ignore[index]
         assert cell["data-sort-value"] == repr(metrics["accuracy"])
         assert text.startswith(f"{100 * metrics['accuracy']:.1f}")  # with its CI after it
+        limit = read_results(real_runs[name]).manifest.limit
+        assert row[labels.index("samples")][0] == f"first {limit}"  # type: ignore[index]
 
 
 def test_task_page_tabulates_breakdowns_and_plots_curves(site: Path) -> None:
@@ -446,20 +458,9 @@ def test_different_protocols_are_labelled_and_marked(
     task_page = (tmp_path / "site" / "tasks" / "mini-qa.html").read_text(encoding="utf-8")
     assert "user ffffffffffff" in task_page and "<strong>P2</strong>" in task_page
     overall = tables(tmp_path / "site" / "index.html")["overall"]
-    marks = {row[0][0]: row[3][0] for row in overall["rows"]}  # type: ignore[index]
+    marks = {row[0][0]: row[4][0] for row in overall["rows"]}  # type: ignore[index]
     marked = [name for name, text in marks.items() if text.endswith("P2")]
     assert len(marked) == 1
-
-
-def test_thumbnails_that_are_not_jpeg_are_left_out(
-    submissions: list[Submission], tmp_path: Path
-) -> None:
-    original = submissions[0]
-    key = next(iter(original.thumbnails))
-    bad = dataclasses.replace(original, thumbnails={key: b"<svg onload=alert(1)>"})
-    report = build_site([bad], tmp_path / "site")
-    assert report.thumbnails == 0 and report.rejected_thumbnails == 1
-    assert not (tmp_path / "site" / "thumbs").exists()
 
 
 def test_build_refuses_duplicates_and_foreign_folders_and_replaces_its_own_site(

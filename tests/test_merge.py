@@ -126,7 +126,7 @@ def test_timing_counters_add_up(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_fields_the_run_added_are_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parts = shards(tmp_path, 2, *QUICK, capsys=capsys)
-    for part in parts:  # e.g. what an LLM judge or a later version adds to an entry
+    for part in parts:  # e.g. what a later version adds to an entry
         results = read_results(part)
         entry = results.results["mini-qa"]
         results.results["mini-qa"] = entry.model_copy(
@@ -135,8 +135,8 @@ def test_fields_the_run_added_are_kept(tmp_path: Path, capsys: pytest.CaptureFix
         write_results(part, results)
     assert merge(*parts, out=tmp_path / "merged", capsys=capsys)[0] == 0
     entry = read_results(tmp_path / "merged").results["mini-qa"]
-    assert (entry.judge, entry.protocol) == ("judge-x", "p+x")
-    assert entry.counts["total"] == 12
+    assert entry.protocol == "p+x" and entry.counts["total"] == 12
+    assert entry.judge == "rules-v1"  # named anew from the judges the shards list: none
 
 
 def expect_error(
@@ -272,3 +272,33 @@ def test_judge_calls_tokens_and_cost_are_summed_over_shards() -> None:
     assert total.cost_usd == 0.75 and total.rounds == 5
     [unknown] = _summed_judges("t", [shard(1, 10, 0.25), shard(2, 5, None)])
     assert unknown.cost_usd is None  # a cost is only reported when every shard knows it
+
+
+def test_shards_must_be_judged_alike(
+    task_folder: TaskFolderFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.loopback_server import LoopbackServer
+
+    monkeypatch.setenv("FIQABENCH_TEST_JUDGE_KEY", "sk-test")
+    folder = task_folder([qa_item(i, "open") for i in range(1, 9)])
+    shards = [tmp_path / "s1", tmp_path / "s2"]
+    with LoopbackServer(answer=lambda prompt: "Score: 2") as server:
+        judge = ["--judge", "openai:j", "--judge-rounds", "2"]
+        judge += ["--judge-base-url", f"{server.url}/v1"]
+        judge += ["--judge-api-key-env", "FIQABENCH_TEST_JUDGE_KEY"]
+        for index, shard in enumerate(shards, start=1):
+            args = ["eval", "--model", "random", "--task", "ext-qa", "--include-path", folder]
+            args += ["--shard", f"{index}/2", "--output-dir", shard, "--no-progress"]
+            assert run_cli(*args, *(judge if index == 1 else []), capsys=capsys)[0] == 0
+        merged = tmp_path / "merged"
+        code, _, err = run_cli("merge", *shards, "--output-dir", merged, capsys=capsys)
+        assert code == 2 and "was not read by the judge openai:j" in err
+
+        assert run_cli("score", "--run", shards[1], *judge, capsys=capsys)[0] == 0
+        assert run_cli("merge", *shards, "--output-dir", merged, capsys=capsys)[0] == 0
+    entry = read_results(merged).results["ext-qa"]
+    assert entry.judge == "rules-v1+judge=openai:j" and entry.metrics["open_score"] == 1.0
+    assert entry.judges[0].n_calls == 8 * 2

@@ -102,6 +102,14 @@ def test_mirror_paths_stay_inside_the_mirror(mirror: Path) -> None:
     assert hf_source.mirrored_copy("q-future/absent") is None
     assert hf_source.mirrored_copy("../mirror") is None
     assert hf_source.mirrored_copy("q-future/..") is None
+    (mirror / "q-future" / ".hidden").mkdir()
+    assert hf_source.mirrored_copy("q-future/.hidden") is None  # names start with a letter or digit
+
+
+def test_hub_ids_start_each_part_with_a_letter_or_digit() -> None:
+    assert hf_source.HUB_ID.fullmatch("q-future/Q-Bench-HF")
+    for bad in ("q-future/.x", "q-future/-x", ".q/x", "q-future", "a/b/c", "a/"):
+        assert not hf_source.HUB_ID.fullmatch(bad), bad
 
 
 def test_a_hub_id_loads_through_datasets(

@@ -30,7 +30,13 @@ from fiqabench.leaderboard.bundle import (
     read_bundle,
     validate_bundle,
 )
-from fiqabench.leaderboard.bundle_thumbs import THUMB_MAX_SIDE, clean_thumbnail
+from fiqabench.leaderboard.bundle_thumbs import (
+    THUMB_MAX_SIDE,
+    LocalTasks,
+    LocalThumbnails,
+    clean_thumbnail,
+    collect_thumbnails,
+)
 from fiqabench.leaderboard.validate_diff import same
 from fiqabench.leaderboard.validate_text import free_text_problem, identifier_problem, printable
 from fiqabench.tasks.registry import TaskRegistry
@@ -634,6 +640,30 @@ def test_read_bundle_returns_verified_members(bundle: Path, run_dir: Path) -> No
     assert set(contents.thumbnails) == {f"{r.task}/{r.sample_id}" for r in read_samples(run_dir)}
 
 
+def test_thumbnails_one_per_image_capped_and_only_for_the_spec_that_ran(run_dir: Path) -> None:
+    records = [r for r in read_samples(run_dir) if r.task == "mini-qa"]
+    registry = TaskRegistry()
+    samples = LocalTasks(registry).samples("mini-qa")
+    assert samples is not None
+    images = {samples[r.sample_id].images[0] for r in records}
+    assert len(images) < len(records)  # mini-qa asks several questions about each image
+    made = LocalThumbnails(LocalTasks(registry))
+    every = made.for_records(records)
+    assert set(every) == {f"mini-qa/{r.sample_id}" for r in records}
+    assert len({id(data) for data in every.values()}) == len(images)  # each image encoded once
+    # Packing caps distinct images, first come first served in record order.
+    capped = collect_thumbnails(registry, records, max_images=2)
+    first_two = list(dict.fromkeys(samples[r.sample_id].images[0] for r in records))[:2]
+    kept = [r for r in records if samples[r.sample_id].images[0] in first_two]
+    assert set(capped) == {f"mini-qa/{r.sample_id}" for r in kept}
+    # A run of another version of the task's spec gets no thumbnail (nor question) from here.
+    manifest = read_results(run_dir).manifest.model_copy(deep=True)
+    for task in manifest.tasks:
+        task.spec_sha256 = "0" * 64
+    assert made.for_records(records, manifest) == {}
+    assert LocalTasks(None).samples("mini-qa") is None
+
+
 def test_default_bundle_path_keeps_dotted_names(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "qwen2.5-vl-7b"
     assert default_bundle_path(run) == tmp_path / "runs" / "qwen2.5-vl-7b.zip"
@@ -672,3 +702,59 @@ def test_diff_summary_names_another_fiqabench(bundle: Path, tmp_path: Path) -> N
 
 def test_printable_escapes_terminal_codes() -> None:
     assert printable("a\x1b[31mb\u202ec\nd") == "a\\x1b[31mb\\u202ec\nd"
+
+
+# --- results that would look better than the model: left-out samples, hidden answers ---------
+
+
+def test_left_out_samples_are_refused(bundle: Path, tmp_path: Path) -> None:
+    def drop_wrong(members: Members) -> None:
+        records = [json.loads(line) for line in members["samples.jsonl"].splitlines()]
+        kept = [r for r in records if r["task"] != "mini-qa" or r["correct"] is not False]
+        members["samples.jsonl"] = "".join(json.dumps(r) + "\n" for r in kept).encode()
+        n_kept = sum(r["task"] == "mini-qa" for r in kept)
+        manifest = json.loads(members["bundle.json"])
+        ids = {f"{r['task']}/{r['sample_id']}" for r in kept}
+        manifest["thumbnails"] = {k: v for k, v in manifest["thumbnails"].items() if k in ids}
+        members["bundle.json"] = json.dumps(manifest).encode()
+        edit_results(
+            lambda d: [
+                t.update(n_samples=n_kept) for t in d["manifest"]["tasks"] if t["name"] == "mini-qa"
+            ]
+        )(members)
+
+    report = validate_bundle(edited(bundle, tmp_path, drop_wrong))
+    assert any("task 'mini-qa' has" in p and "samples missing" in p for p in report.problems)
+
+
+def test_wrong_answers_hidden_as_errors_are_refused(bundle: Path, tmp_path: Path) -> None:
+    def hide(records: list[dict[str, Any]]) -> None:
+        for record in records:
+            if record["correct"] is False:
+                record.update(status="error", response=None, error="timeout", correct=None)
+
+    report = validate_bundle(edited(bundle, tmp_path, edit_records(hide)))
+    assert any("samples are errors (more than 5%)" in p for p in report.problems)
+
+
+def test_a_verdict_credited_to_an_unnamed_judge_is_refused(bundle: Path, tmp_path: Path) -> None:
+    def forge(records: list[dict[str, Any]]) -> None:
+        for record in records:
+            if record["task"] == "mini-qa" and record["correct"] is False:
+                record.update(parse_stage="llm-extractor", correct=True, status="ok")
+                break
+
+    report = validate_bundle(edited(bundle, tmp_path, edit_records(forge)))
+    assert any(
+        "decided by an LLM extractor but its results name none" in p for p in report.problems
+    )
+
+
+def test_a_number_too_long_for_python_is_refused(bundle: Path, tmp_path: Path) -> None:
+    def huge(members: Members) -> None:
+        first, rest = members["samples.jsonl"].split(b"\n", 1)
+        number = b'"latency_s":' + b"9" * 5000 + b',"x":'
+        members["samples.jsonl"] = first.replace(b'"latency_s":', number, 1) + b"\n" + rest
+
+    report = validate_bundle(edited(bundle, tmp_path, huge))
+    assert any("samples.jsonl:1: unreadable JSON" in p for p in report.problems)

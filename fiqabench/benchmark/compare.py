@@ -3,9 +3,13 @@ the delta over the shared samples, a paired resampling CI, McNemar's test for ac
 a regression verdict.
 
 Result entries pair by name (`mini-qa`, `mini-fiqa:simple`), records by sample id within their
-task. Only samples present in both runs and an error in neither take part: a failed call is
-infrastructure, not a wrong answer, and must not move a metric. Every metric is recomputed from
-the shared records by the task's own `aggregate`, on both sides, with the compare seed.
+task. Only samples present in both runs and an error in neither take part in the quality
+metrics: a failed call is infrastructure, not a wrong answer, and must not move them. Every
+metric is recomputed from the shared records by the task's own `aggregate`, on both sides, with
+the compare seed. Errors are compared on their own, as `error_rate` over every sample present in
+both runs (McNemar's exact test on the samples that failed in one run only). An entry the base
+has successful samples of is `lost` (failing) when no sample of it succeeded in both runs, or
+when the candidate has no such entry.
 
 Intervals and tests (compare_stats.py): metrics that are a mean over records (QA accuracies,
 parse-failure rate, open score) take a vectorised paired bootstrap; their per-sample definition
@@ -34,6 +38,7 @@ from fiqabench.benchmark.compare_report import (
     ComparisonReport,
     Correction,
     EntryComparison,
+    EntryVerdict,
     McNemar,
     Method,
     MetricComparison,
@@ -59,6 +64,7 @@ from fiqabench.benchmark.compare_stats import (
     verdict,
     weighted_means,
 )
+from fiqabench.benchmark.metrics import numbers_match
 from fiqabench.benchmark.results import (
     RESULTS_FILE,
     SAMPLES_FILE,
@@ -70,11 +76,14 @@ from fiqabench.benchmark.results import (
 from fiqabench.benchmark.schema import Record
 from fiqabench.errors import UserError
 from fiqabench.tasks.base import Task, TaskResult
+from fiqabench.tasks.qa import CLOSED_TYPES
 from fiqabench.tasks.registry import TaskRegistry
 from fiqabench.tasks.scalar import ScalarTask
 
-# Zero on both sides by construction: error samples are left out of the comparison.
-EXCLUDED_METRICS = frozenset({"error_rate"})
+ERROR_RATE = "error_rate"
+# Zero on both sides of the shared successful records by construction: `error_row` compares
+# errors over all the samples present in both runs instead.
+EXCLUDED_METRICS = frozenset({ERROR_RATE})
 MIN_BOOTSTRAP_UNITS = 2
 MIN_HALF_SAMPLE_UNITS = 4
 
@@ -140,12 +149,15 @@ def task_registry(base: Run, candidate: Run, include_paths: Sequence[Path] = ())
 
 @dataclass(frozen=True)
 class PairedRecords:
-    """The shared records of one task, in the same order on both sides."""
+    """The records of one task in both runs, in the same order on both sides."""
 
-    base: list[Record]
+    base: list[Record]  # shared: present in both runs and an error in neither
     candidate: list[Record]
-    units: list[list[int]]  # record indices of each resampling unit
+    units: list[list[int]]  # record indices of each resampling unit of the shared records
     sets: SampleSets
+    present_base: list[Record]  # present in both runs, errors included
+    present_candidate: list[Record]
+    base_successes: list[Record]  # every base record that is not an error, shared or not
 
 
 def _records_of(run: Run, task: str) -> dict[str, Record]:
@@ -162,28 +174,52 @@ def _records_of(run: Run, task: str) -> dict[str, Record]:
     return by_id
 
 
+def resampling_units(records: Sequence[Record]) -> list[list[int]]:
+    """Record indices grouped into resampling units: the prompt variants of an image (records
+    that carry `meta.image_id`) are drawn together, other records alone."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        groups[str(record.meta.get("image_id") or record.sample_id)].append(index)
+    return list(groups.values())
+
+
 def pair_records(base: Mapping[str, Record], candidate: Mapping[str, Record]) -> PairedRecords:
-    """Records present in both runs and an error in neither, grouped into resampling units."""
+    """Records present in both runs and an error in neither, grouped into resampling units; and
+    the records present in both runs with errors, for the comparison of errors."""
     both = sorted(base.keys() & candidate.keys())
     shared = [i for i in both if base[i].status != "error" and candidate[i].status != "error"]
-    groups: dict[str, list[int]] = defaultdict(list)
-    for index, sample_id in enumerate(shared):
-        record = base[sample_id]
-        groups[str(record.meta.get("image_id") or record.sample_id)].append(index)
+    units = resampling_units([base[i] for i in shared])
     sets = SampleSets(
         shared=len(shared),
         only_base=len(base.keys() - candidate.keys()),
         only_candidate=len(candidate.keys() - base.keys()),
         error_base=sum(base[i].status == "error" for i in both),
         error_candidate=sum(candidate[i].status == "error" for i in both),
-        units=len(groups),
+        units=len(units),
     )
     return PairedRecords(
         base=[base[i] for i in shared],
         candidate=[candidate[i] for i in shared],
-        units=list(groups.values()),
+        units=units,
         sets=sets,
+        present_base=[base[i] for i in both],
+        present_candidate=[candidate[i] for i in both],
+        base_successes=[record for record in base.values() if record.status != "error"],
     )
+
+
+def entry_members(task: Task, records: Sequence[Record]) -> dict[str, list[int]]:
+    """Indices of the records each result entry of `task` is computed from, as its `aggregate`
+    groups them: a scalar task has an entry per prompt variant and a cross-prompt entry that
+    draws on all of them (tasks/scalar.py); other kinds have one entry."""
+    everything = list(range(len(records)))
+    if not isinstance(task, ScalarTask):
+        return {task.name: everything}
+    members: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        members[f"{task.name}:{record.meta.get('variant', '')}"].append(index)
+    members[f"{task.name}:consistency"] = everything
+    return dict(members)
 
 
 def prepared_task(registry: TaskRegistry, name: str, records: Sequence[Record]) -> Task:
@@ -233,7 +269,6 @@ class PerSampleMetric:
         return McNemar(b=b, c=c, p=mcnemar_exact(b, c))
 
 
-_QA_CLOSED = ("single", "multi", "tf")
 Column = tuple[BoolArray, FloatArray, bool]
 
 
@@ -242,7 +277,7 @@ def _qa_columns(records: Sequence[Record]) -> dict[str, Column]:
     tasks/qa.py defines them: a parse failure is wrong, errors and unscored answers are out."""
     kinds = np.array([r.meta.get("type", "") for r in records])
     answered = np.array([r.status in ("ok", "parse_fail") for r in records], dtype=bool)
-    closed = np.isin(kinds, _QA_CLOSED) & answered
+    closed = np.isin(kinds, CLOSED_TYPES) & answered
     correct = np.array([1.0 if r.correct else 0.0 for r in records])
     failed = np.array([1.0 if r.status == "parse_fail" else 0.0 for r in records])
     judged = np.array([r.status == "ok" and r.score is not None for r in records], dtype=bool)
@@ -252,7 +287,7 @@ def _qa_columns(records: Sequence[Record]) -> dict[str, Column]:
         "parse_failure_rate": (closed, failed, False),
         "open_score": ((kinds == "open") & judged, scores, False),
     }
-    for kind in _QA_CLOSED:
+    for kind in CLOSED_TYPES:
         columns[f"accuracy_{kind}"] = (closed & (kinds == kind), correct, True)
     return columns
 
@@ -276,14 +311,20 @@ def per_sample_metrics(
     }
 
 
+def record_weights(units: Sequence[Sequence[int]], n_records: int, draws: IntArray) -> IntArray:
+    """How often each record is drawn, per bootstrap draw of units (rows of `draws`): a record
+    counts as often as its unit."""
+    unit_of = np.empty(n_records, dtype=np.int64)
+    for unit, members in enumerate(units):
+        unit_of[list(members)] = unit
+    return draw_counts(draws, len(units))[:, unit_of]
+
+
 def bootstrap_deltas(
     metrics: Mapping[str, PerSampleMetric], paired: PairedRecords, draws: IntArray
 ) -> dict[str, FloatArray]:
     """Candidate - base of each metric on each bootstrap draw of units (rows of `draws`)."""
-    unit_of = np.empty(len(paired.base), dtype=np.int64)
-    for unit, members in enumerate(paired.units):
-        unit_of[members] = unit
-    weights = draw_counts(draws, len(paired.units))[:, unit_of]  # a record counts as its unit
+    weights = record_weights(paired.units, len(paired.base), draws)
     return {
         name: weighted_means(weights, m.candidate_mask, m.candidate_values)
         - weighted_means(weights, m.base_mask, m.base_values)
@@ -294,7 +335,7 @@ def bootstrap_deltas(
 def _same(value: float | None, other: float | None) -> bool:
     if value is None or other is None:
         return value is other
-    return math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
+    return numbers_match(value, other)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,6 +504,53 @@ def _metric_rows(
     return rows
 
 
+def error_row(
+    base: Sequence[Record],
+    candidate: Sequence[Record],
+    settings: CompareSettings,
+    rng: np.random.Generator,
+) -> MetricComparison | None:
+    """`error_rate` over the records of one entry present in both runs (the same samples in the
+    same order on both sides, errors included): the share of errors on each side, a paired
+    bootstrap CI of the delta, and McNemar's exact test on the samples that failed in one run
+    only (b: an error in the candidate only). None without such records."""
+    if not base:
+        return None
+    failed_base = np.array([r.status == "error" for r in base], dtype=bool)
+    failed_candidate = np.array([r.status == "error" for r in candidate], dtype=bool)
+    b = int(np.sum(~failed_base & failed_candidate))
+    c = int(np.sum(failed_base & ~failed_candidate))
+    mcnemar = McNemar(b=b, c=c, p=mcnemar_exact(b, c))
+    share_base, share_candidate = float(failed_base.mean()), float(failed_candidate.mean())
+    delta = share_candidate - share_base
+    row = MetricComparison(
+        metric=ERROR_RATE,
+        direction=metric_direction(ERROR_RATE),
+        base=share_base,
+        candidate=share_candidate,
+        delta=delta,
+        mcnemar=mcnemar,
+        p=mcnemar.p,
+    )
+    units = resampling_units(base)
+    if len(units) < MIN_BOOTSTRAP_UNITS or not settings.n_boot:
+        row.note = (
+            f"too few samples in both runs to resample ({len(units)})"
+            if len(units) < MIN_BOOTSTRAP_UNITS
+            else "resampling turned off (--n-boot 0)"
+        )
+        return row
+    weights = record_weights(units, len(base), bootstrap_draws(len(units), settings.n_boot, rng))
+    every = np.ones(len(base), dtype=bool)
+    deltas = weighted_means(weights, every, failed_candidate.astype(np.float64)) - (
+        weighted_means(weights, every, failed_base.astype(np.float64))
+    )
+    estimate = bootstrap_estimate(delta, deltas, settings.alpha)
+    row.method, row.n_resamples, row.ci = "bootstrap", deltas.size, estimate.ci
+    row.note = estimate.note
+    return row
+
+
 def decide(report: ComparisonReport, settings: CompareSettings) -> None:
     """Give every metric its verdict; with the Holm correction, significance is judged on
     p-values adjusted over all the gated metrics of the comparison."""
@@ -516,6 +604,19 @@ def _protocol_warnings(base: SideInfo, candidate: SideInfo) -> list[str]:
     ]
 
 
+def _lost_reason(entry: str, successes: int, failed: int) -> str:
+    missing = successes - failed
+    why = [
+        f"{count} {label}"
+        for count, label in ((failed, "errors"), (missing, "not in the candidate"))
+        if count
+    ]
+    return (
+        f"none of the base's {successes} successful samples of '{entry}' succeeded in the "
+        f"candidate ({', '.join(why)})"
+    )
+
+
 def compare_task(
     task: Task,
     paired: PairedRecords,
@@ -524,35 +625,89 @@ def compare_task(
     settings: CompareSettings,
     on_task: ProgressFactory | None = None,
 ) -> tuple[list[EntryComparison], list[str]]:
-    """The entries of one task that both runs have, every metric with its delta, CI and
-    verdict; and warnings for entries the shared records no longer produce."""
-    base_points = task.aggregate(paired.base, settings.seed)
-    candidate_points = task.aggregate(paired.candidate, settings.seed)
+    """The entries of one task that both runs have: every metric with its delta, CI and
+    verdict, `error_rate` over the samples present in both runs, and the verdict `lost` for an
+    entry the base has successful samples of and no sample succeeded in both runs; and warnings
+    for entries the shared records no longer produce."""
     listed = [name for name in base_results if name in candidate_results]
-    names = [name for name in listed if name in base_points and name in candidate_points]
-    problems = [
-        f"'{name}' cannot be recomputed from the shared samples: left out"
+    shared, present = entry_members(task, paired.base), entry_members(task, paired.present_base)
+    successes = entry_members(task, paired.base_successes)
+    lost = {
+        name: _lost_reason(
+            name,
+            len(successes[name]),
+            sum(paired.present_base[i].status != "error" for i in present.get(name, [])),
+        )
         for name in listed
-        if name not in names
+        if successes.get(name) and not shared.get(name)
+    }
+    base_points: dict[str, TaskResult] = {}
+    candidate_points: dict[str, TaskResult] = {}
+    if paired.base:
+        base_points = task.aggregate(paired.base, settings.seed)
+        candidate_points = task.aggregate(paired.candidate, settings.seed)
+    names = [
+        name
+        for name in listed
+        if name not in lost and name in base_points and name in candidate_points
     ]
-    resampled = _resample(task, paired, (base_points, candidate_points), names, settings, on_task)
+    problems = [
+        f"'{name}' cannot be recomputed from the shared samples: its quality metrics are left out"
+        for name in listed
+        if paired.base and name not in names and name not in lost
+    ]
+    resampled = None
+    if names:
+        points = (base_points, candidate_points)
+        resampled = _resample(task, paired, points, names, settings, on_task)
     entries = []
-    for name in names:
+    for name in listed:
+        rows, n = [], len(shared.get(name, []))
+        if resampled is not None and name in names:
+            rows = _metric_rows(
+                name, base_points[name], candidate_points[name], resampled, settings
+            )
+            n = base_points[name].counts.get("total", n)
+        if ERROR_RATE in base_results[name].metrics:
+            members = present.get(name, [])
+            errors = error_row(
+                [paired.present_base[i] for i in members],
+                [paired.present_candidate[i] for i in members],
+                settings,
+                _rng(settings, f"{name} {ERROR_RATE}"),
+            )
+            rows += [errors] if errors else []
+        if not rows and name not in lost:
+            continue  # nothing to compare (warned about)
         base_side, candidate_side = _side(base_results[name]), _side(candidate_results[name])
+        verdict: EntryVerdict = "lost" if name in lost else "compared"
         entries.append(
             EntryComparison(
                 entry=name,
                 task=task.name,
-                n=base_points[name].counts.get("total"),
+                n=n,
                 base=base_side,
                 candidate=candidate_side,
+                verdict=verdict,
+                reason=lost.get(name),
                 warnings=_protocol_warnings(base_side, candidate_side),
-                metrics=_metric_rows(
-                    name, base_points[name], candidate_points[name], resampled, settings
-                ),
+                metrics=rows,
             )
         )
     return entries, problems
+
+
+def missing_entry(name: str, base: TaskResults) -> EntryComparison:
+    """An entry of the base that the candidate has no result for: lost."""
+    return EntryComparison(
+        entry=name,
+        task=base.task,
+        n=0,
+        base=_side(base),
+        candidate=None,
+        verdict="lost",
+        reason=f"the candidate has no result for '{name}'",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,15 +755,15 @@ def compare_runs(
     settings: CompareSettings | None = None,
     on_task: ProgressFactory | None = None,
 ) -> ComparisonReport:
-    """The comparison of `candidate` with `base`.
+    """The comparison of `candidate` with `base`, over every task of the base.
 
     `on_task` reports the progress of half-sample resampling. Raises UserError when the runs
-    share no result entry, or no sample that succeeded in both.
+    share no result entry, or when no sample succeeded in both and no entry is lost (nothing
+    to compare).
     """
     settings = settings or CompareSettings()
     base_entries, candidate_entries = base.results.results, candidate.results.results
-    shared_entries = [name for name in base_entries if name in candidate_entries]
-    if not shared_entries:
+    if not any(name in candidate_entries for name in base_entries):
         raise UserError(
             f"the runs share no result entry (base: {', '.join(base_entries) or 'none'}; "
             f"candidate: {', '.join(candidate_entries) or 'none'})",
@@ -628,14 +783,10 @@ def compare_runs(
         warnings=_run_warnings(base, candidate),
     )
     report.warnings += [
-        f"'{n}' is in the base only: the candidate was not run on it"
-        for n in report.entries_only_base
-    ]
-    report.warnings += [
         f"'{n}' is in the candidate only: there is no baseline for it"
         for n in report.entries_only_candidate
     ]
-    for name in dict.fromkeys(base_entries[entry].task for entry in shared_entries):
+    for name in dict.fromkeys(entry.task for entry in base_entries.values()):
         started = time.perf_counter()
         paired = pair_records(_records_of(base, name), _records_of(candidate, name))
         kind = registry.specs[name].spec.kind if name in registry.specs else "unknown"
@@ -643,14 +794,17 @@ def compare_runs(
         report.tasks.append(comparison)
         if not paired.base:
             report.warnings.append(f"task '{name}': no sample succeeded in both runs")
-            continue
-        task = prepared_task(registry, name, paired.base)
         mine = {n: r for n, r in base_entries.items() if r.task == name}
         theirs = {n: r for n, r in candidate_entries.items() if r.task == name}
-        comparison.entries, problems = compare_task(task, paired, mine, theirs, settings, on_task)
-        report.warnings += problems
+        if mine.keys() & theirs.keys():
+            task = prepared_task(registry, name, paired.base or paired.present_base)
+            comparison.entries, problems = compare_task(
+                task, paired, mine, theirs, settings, on_task
+            )
+            report.warnings += problems
+        comparison.entries += [missing_entry(n, r) for n, r in mine.items() if n not in theirs]
         comparison.seconds = round(time.perf_counter() - started, 3)
-    if not any(task.samples.shared for task in report.tasks):
+    if not any(task.samples.shared for task in report.tasks) and not report.lost_entries():
         raise UserError(
             "the runs share no sample that succeeded in both (compare runs of the same tasks "
             "with the same --limit)",

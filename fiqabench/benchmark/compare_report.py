@@ -11,11 +11,15 @@ from fiqabench.benchmark.compare_stats import FAILING, Direction, Verdict
 
 SCHEMA_VERSION: Literal["fiqabench.compare/1"] = "fiqabench.compare/1"
 Method = Literal["bootstrap", "half-sample", "none"]
+# lost: the base has successful samples of the entry, the candidate none of them (it failed on
+# them, or has no such entry); it fails the gate like a regression.
+EntryVerdict = Literal["compared", "lost"]
 Correction = Literal["holm", "none"]
 
 
 class McNemar(BaseModel):
-    """b: items the base got right and the candidate wrong; c: the reverse."""
+    """b: items the base got right and the candidate wrong; c: the reverse. For `error_rate`,
+    right is no error."""
 
     b: int
     c: int
@@ -56,7 +60,9 @@ class EntryComparison(BaseModel):
     task: str
     n: int | None = Field(description="shared records in this entry (its `total` count)")
     base: SideInfo
-    candidate: SideInfo
+    candidate: SideInfo | None = Field(description="None: the candidate has no such entry")
+    verdict: EntryVerdict = "compared"
+    reason: str | None = Field(default=None, description="why the entry is lost")
     warnings: list[str] = Field(default_factory=list)
     metrics: list[MetricComparison] = Field(default_factory=list)
 
@@ -67,8 +73,12 @@ class SampleSets(BaseModel):
     shared: int
     only_base: int
     only_candidate: int
-    error_base: int = Field(description="in both runs, an error in the base (left out)")
-    error_candidate: int = Field(description="in both runs, an error in the candidate (left out)")
+    error_base: int = Field(
+        description="in both runs, an error in the base (out of the quality metrics; error_rate)"
+    )
+    error_candidate: int = Field(
+        description="in both runs, an error in the candidate (out of the quality metrics)"
+    )
     units: int = Field(description="resampling units: samples, or images for scalar tasks")
 
 
@@ -109,6 +119,7 @@ class ComparisonReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
     def regressions(self) -> list[tuple[EntryComparison, MetricComparison]]:
+        """The failing metrics (regression or lost)."""
         return [
             (entry, metric)
             for task in self.tasks
@@ -117,9 +128,12 @@ class ComparisonReport(BaseModel):
             if metric.verdict in FAILING
         ]
 
+    def lost_entries(self) -> list[EntryComparison]:
+        return [entry for task in self.tasks for entry in task.entries if entry.verdict == "lost"]
+
     @property
     def passed(self) -> bool:
-        return not self.regressions()
+        return not self.regressions() and not self.lost_entries()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,8 +220,8 @@ def samples_line(samples: SampleSets) -> str:
     for count, label in (
         (samples.only_base, "only in the base"),
         (samples.only_candidate, "only in the candidate"),
-        (samples.error_base, "errors in the base, left out"),
-        (samples.error_candidate, "errors in the candidate, left out"),
+        (samples.error_base, "errors in the base"),
+        (samples.error_candidate, "errors in the candidate"),
     ):
         if count:
             parts.append(f"{count} {label}")
@@ -231,10 +245,21 @@ def _run_cell(run: RunInfo, field: str) -> str:
 
 
 def _headline(report: ComparisonReport) -> str:
-    regressions = report.regressions()
-    if regressions:
-        return f"## fiqabench compare: ⚠️ REGRESSION ({len(regressions)} metric(s))"
-    return "## fiqabench compare: ✅ PASS"
+    if report.passed:
+        return "## fiqabench compare: ✅ PASS"
+    counts = [
+        f"{count} {label}"
+        for count, label in (
+            (len(report.regressions()), "metric(s)"),
+            (len(report.lost_entries()), "lost entry(ies)"),
+        )
+        if count
+    ]
+    return f"## fiqabench compare: ⚠️ REGRESSION ({', '.join(counts)})"
+
+
+def _lost_line(entry: EntryComparison) -> str:
+    return f"- `{_cell(entry.entry)}` **lost**: {_cell(entry.reason or '')}"
 
 
 def _regression_line(report: ComparisonReport, entry: EntryComparison, m: MetricComparison) -> str:
@@ -322,9 +347,11 @@ def _entry_section(report: ComparisonReport, entry: EntryComparison) -> list[str
     # A task with one entry of its own name needs no second heading.
     heading = [] if entry.entry == entry.task else [f"#### {_cell(entry.entry)}", ""]
     lines = [*heading, described, ""]
+    if entry.verdict == "lost":
+        lines += [f"> ⚠️ **lost**: {_cell(entry.reason or '')}", ""]
     for warning in entry.warnings:
         lines.append(f"> ⚠️ {_cell(warning)}")
-    if entry.warnings:
+    if entry.warnings and entry.candidate is not None:
         lines.append("")
         other = entry.candidate
         lines.append(
@@ -349,7 +376,7 @@ def render_markdown(report: ComparisonReport) -> str:
     significance = (
         f"Holm-adjusted p < {report.alpha:g} over all gated metrics"
         if report.correction == "holm"
-        else f"McNemar p < {report.alpha:g} for accuracies"
+        else f"McNemar p < {report.alpha:g} for accuracies and `error_rate`"
     )
     lines += [
         "",
@@ -357,13 +384,16 @@ def render_markdown(report: ComparisonReport) -> str:
         f"{ci_label(report)} of Δ (candidate - base) excluding 0 and {significance}. "
         f"Paired resampling (seed {report.seed}): a bootstrap of {report.n_boot} for metrics "
         f"that are means over samples, {report.n_boot_aggregate} half-samples for the others; "
-        "p is McNemar's exact test for accuracies, else from the resampling SE.",
+        "p is McNemar's exact test for accuracies, else from the resampling SE. Errors are "
+        "left out of the quality metrics; `error_rate` compares them over all samples in both "
+        "runs (McNemar). An entry is lost, and fails, when the base has successful samples of it "
+        "and no sample succeeded in both runs, or the candidate has no such entry.",
         "",
     ]
-    regressions = report.regressions()
-    if regressions:
+    if not report.passed:
         lines += ["### Regressions", ""]
-        lines += [_regression_line(report, entry, metric) for entry, metric in regressions]
+        lines += [_lost_line(entry) for entry in report.lost_entries()]
+        lines += [_regression_line(report, e, m) for e, m in report.regressions()]
         lines.append("")
     if report.warnings:
         lines += ["### Warnings", ""]

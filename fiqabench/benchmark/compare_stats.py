@@ -41,6 +41,8 @@ Interval = tuple[float, float]
 # reported, never gated: counts, thresholds, signed biases, shares of middle buckets. A metric
 # that no pattern matches is reported and not gated either.
 DIRECTIONS: tuple[tuple[str, Direction, str], ...] = (
+    # Every entry (compare.py: over all shared samples, errors included, not by the task)
+    (r"error_rate", "lower", "share of samples whose call failed"),
     # Portrait Q&A (tasks/qa.py)
     (r"accuracy(_\w+)?", "higher", "share of closed questions answered correctly"),
     (r"parse_failure_rate", "lower", "share of closed answers that could not be parsed"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fiqabench.benchmark.pipeline import mark_scoring, summarise
+from fiqabench.benchmark.rescore import task_as_run
 from fiqabench.benchmark.results import (
     SAMPLES_FILE,
     JudgeInfo,
@@ -27,9 +28,9 @@ from fiqabench.benchmark.results import (
 from fiqabench.benchmark.schema import Record
 from fiqabench.benchmark.sharding import Shard
 from fiqabench.errors import UserError
+from fiqabench.judges.judging import judged_name, needs_role
 from fiqabench.tasks.base import Task
 from fiqabench.tasks.registry import TaskRegistry
-from fiqabench.tasks.scalar import VARIANTS, ScalarTask
 
 # What summarise computes from the records; every other field of an entry (protocol, judge and
 # judge details, prompt hashes...) is kept as the shards wrote it.
@@ -100,7 +101,9 @@ def merge_shards(
         timing = _summed_timing(task.name, runs, records)
         fresh = summarise(task, records, reference.model, reference.seed, timing)
         for name, computed in fresh.items():
-            results.results[name] = _with_run_fields(name, computed, runs, reference.scoring)
+            merged = _with_run_fields(name, computed, runs, reference.scoring)
+            _check_judged_alike(task.name, records, merged.judges)
+            results.results[name] = merged
     return results, all_records
 
 
@@ -184,15 +187,13 @@ def _check_same_run(reference: ShardRun, run: ShardRun) -> None:
 
 def _task_as_run(registry: TaskRegistry, entry: TaskManifest) -> Task:
     """The task, checked to be the one the shards ran, with the prompt variants they asked."""
-    task = registry.get(entry.name)
+    task = task_as_run(registry, entry)
     if task.loaded.sha256 != entry.spec_sha256:
         raise UserError(
             f"task '{entry.name}' has changed since the shards ran (its spec's sha256 differs): "
             "its metrics would be recomputed with other settings",
             path=task.loaded.path,
         )
-    if isinstance(task, ScalarTask):  # `eval --variants` may have chosen other variants
-        task.use_variants([name for name in entry.template_sha256 if name in VARIANTS])
     return task
 
 
@@ -252,7 +253,8 @@ def _with_run_fields(
         mark_scoring(computed, scoring)
         return computed
     update: dict[str, object] = {field: getattr(computed, field) for field in RECOMPUTED_FIELDS}
-    update["judges"] = _summed_judges(name, runs)
+    update["judges"] = judges = _summed_judges(name, runs)
+    update["judge"] = judged_name(computed.judge, judges)
     return written.model_copy(update=update, deep=True)
 
 
@@ -266,18 +268,41 @@ def _summed_judges(name: str, runs: Sequence[ShardRun]) -> list[JudgeInfo]:
             if total is None:
                 by_role[info.role] = info.model_copy(deep=True)
                 continue
-            if info.model.fingerprint() != total.model.fingerprint():
-                raise UserError(
-                    f"entry '{name}' was scored by {info.role} {info.model.alias} here and "
-                    f"{total.model.alias} in another shard",
-                    path=run.folder,
-                )
+            _check_same_judge(name, total, info, run.folder)
             for counter in JUDGE_COUNTERS:
                 setattr(total, counter, getattr(total, counter) + getattr(info, counter))
             total.template_sha256 = {**total.template_sha256, **info.template_sha256}
             costs = (total.cost_usd, info.cost_usd)
             total.cost_usd = None if None in costs else round(sum(c or 0.0 for c in costs), 6)
     return list(by_role.values())
+
+
+def _check_same_judge(name: str, first: JudgeInfo, other: JudgeInfo, folder: Path) -> None:
+    same_templates = all(
+        first.template_sha256.get(template, sha) == sha
+        for template, sha in other.template_sha256.items()
+    )
+    asked = (first.model.fingerprint(), first.rounds, first.temperature)
+    if asked != (other.model.fingerprint(), other.rounds, other.temperature) or not same_templates:
+        raise UserError(
+            f"entry '{name}' was scored by {other.role} {other.model.alias} ({other.rounds} "
+            f"rounds, temperature {other.temperature:g}) here and by {first.model.alias} "
+            f"({first.rounds} rounds, temperature {first.temperature:g}) or other rubric "
+            "templates in another shard: judge all shards alike",
+            path=folder,
+        )
+
+
+def _check_judged_alike(task: str, records: list[Record], judges: list[JudgeInfo]) -> None:
+    """A shard run without the judge (or extractor) the others had would mix two protocols."""
+    for info in judges:
+        left = next((r for r in records if needs_role(r, info.role)), None)
+        if left is not None:
+            raise UserError(
+                f"sample '{left.sample_id}' of task '{task}' was not read by the {info.role} "
+                f"{info.model.alias}, which scored other shards: run `fiqabench score --run "
+                f"SHARD_DIR --{info.role} {info.model.alias}` on its shard first"
+            )
 
 
 def _merged_manifest(runs: Sequence[ShardRun], command: Sequence[str]) -> RunManifest:

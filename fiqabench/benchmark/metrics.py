@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
@@ -12,6 +13,14 @@ from scipy import stats
 from fiqabench.benchmark.schema import STATUSES, Record
 
 BOOTSTRAP_RESAMPLES = 2000
+# Recomputing a number on another machine or library build may change its last bits.
+REL_TOL = 1e-9
+ABS_TOL = 1e-12  # near zero
+
+
+def numbers_match(a: float, b: float) -> bool:
+    """Whether two computations of a number agree: within 1e-9 relative (1e-12 absolute)."""
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
 def mean_or_none(values: Sequence[float]) -> float | None:

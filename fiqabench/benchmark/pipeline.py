@@ -30,6 +30,7 @@ from fiqabench.runners.base import LevelScorer, Runner
 from fiqabench.tasks.base import Sample, Task
 
 MAX_ERROR_EXAMPLES = 5
+DEFAULT_MAX_ERROR_RATE = 0.05  # a run with more failed samples than this is not a result
 LOGITS_SUFFIX = "+level-logits"
 
 

@@ -17,15 +17,17 @@ from fiqabench.benchmark.pipeline import (
 from fiqabench.benchmark.results import (
     ResultsFile,
     RunManifest,
+    TaskManifest,
     read_jsonl,
     read_results,
     read_samples,
 )
-from fiqabench.benchmark.schema import ModelIdentity, Record, Response
+from fiqabench.benchmark.schema import ModelIdentity, QAItem, Record, Response
 from fiqabench.errors import UserError, describe_validation_error
-from fiqabench.judges.judging import JUDGE_STAGES, Judging
+from fiqabench.judges.judging import JUDGE_STAGES, Judging, replay_verdict
 from fiqabench.tasks.base import Sample, Task
 from fiqabench.tasks.registry import TaskRegistry
+from fiqabench.tasks.scalar import VARIANTS, ScalarTask
 
 
 class Prediction(BaseModel):
@@ -82,8 +84,8 @@ def rescore_run(
 ) -> tuple[ResultsFile, list[Record]]:
     """Score a run's saved responses again with the current rules, and `judging` if given.
 
-    Without `judging`, verdicts an LLM judge or extractor gave earlier are kept (they cannot be
-    recomputed without it), and so are the judge entries of the results.
+    Without `judging`, the verdicts an LLM judge or extractor gave earlier are recomputed from
+    the replies the records stored (no model call), and the results keep their judge entries.
     """
     previous = read_results(run_dir)
     saved = read_samples(run_dir)
@@ -92,7 +94,7 @@ def rescore_run(
     rescored_all: list[Record] = []
     results = previous.model_copy(deep=True)
     for entry in previous.manifest.tasks:
-        task = registry.get(entry.name)
+        task = task_as_run(registry, entry)
         by_id = {sample.id: sample for sample in task.samples()}
         old = [r for r in saved if r.task == entry.name]
         rescored = [_rescore(task, by_id, r, keep_judged=judging is None) for r in old]
@@ -111,6 +113,14 @@ def rescore_run(
     return results, rescored_all
 
 
+def task_as_run(registry: TaskRegistry, entry: TaskManifest) -> Task:
+    """The run's task from the registry, with the prompt variants the run asked for."""
+    task = registry.get(entry.name)
+    if isinstance(task, ScalarTask):  # `eval --variants` may have chosen other variants
+        task.use_variants([name for name in entry.template_sha256 if name in VARIANTS])
+    return task
+
+
 def _rescore(
     task: Task, samples: dict[str, Sample], record: Record, *, keep_judged: bool
 ) -> Record:
@@ -125,8 +135,11 @@ def _rescore(
     score = record.parsed.get("direct_score") if isinstance(record.parsed, dict) else None
     response = Response(text=record.response, score=score, latency_s=record.latency_s or 0.0)
     fresh = score_response(task, sample, response, cached=record.cached)
-    if keep_judged and judged and fresh.status in ("unscored", "parse_fail"):
-        return record  # the rules still cannot score it; the judge's verdict stands
-    return fresh.model_copy(
+    fresh = fresh.model_copy(
         update={"request_key": record.request_key, "prompt_hash": record.prompt_hash}
     )
+    still_open = fresh.status in ("unscored", "parse_fail")
+    if keep_judged and judged and still_open and isinstance(sample.item, QAItem):
+        # The rules still cannot score it: the verdict the stored judge replies give stands.
+        return replay_verdict(fresh, record, sample.item)
+    return fresh

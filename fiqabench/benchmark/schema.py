@@ -230,6 +230,7 @@ class Record(BaseModel):
     latency_s: float | None = None
     cached: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
+    extractor_reply: str | None = None  # what an LLM extractor answered, when one read it
 
 
 class ModelIdentity(BaseModel):

@@ -29,12 +29,12 @@ from fiqabench.errors import UserError
 from fiqabench.export.hf_card import CARD_FILE, EXPORT_MARK, CardFacts, check_license, dataset_card
 from fiqabench.extras import require
 from fiqabench.tasks.base import Sample, Task
+from fiqabench.tasks.hf_source import HUB_ID
 from fiqabench.tasks.qa import QATask
 
 DEFAULT_SPLIT = "test"  # a benchmark's items are for evaluation
 IMAGE_COLUMN = "image"
 SPLIT_NAME = re.compile(r"\w+(\.\w+)*")  # what `datasets` accepts
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _ARROW_PROBLEMS = (ValueError, TypeError, NotImplementedError, OverflowError)
 
 

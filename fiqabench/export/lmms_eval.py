@@ -7,6 +7,9 @@ fiqabench reports, see result_numbers); `fiqabench.yaml`, the group of them all;
 a few generated lines that hand every hook to fiqabench.export.lmms_hooks; and the manifest
 `fiqabench_export.json` those hooks read. Prompts, scoring and metrics therefore stay
 fiqabench's own: lmms-eval only runs the model.
+
+lmms-eval has no LLM judge, so open-ended and description items stay unscored there; a task made
+only of such items (needs_judge) would export nothing but null metrics and is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +27,17 @@ import yaml
 import fiqabench
 from fiqabench.benchmark.pipeline import input_error_record, score_response
 from fiqabench.benchmark.results import atomic_write_text
-from fiqabench.benchmark.schema import ModelIdentity, Record, Request, Response
+from fiqabench.benchmark.schema import (
+    JUDGED_TYPES,
+    ModelIdentity,
+    QAItem,
+    Record,
+    Request,
+    Response,
+)
 from fiqabench.errors import UserError
 from fiqabench.export.lmms_manifest import (
+    AGGREGATE_SEED,
     DOC_SAMPLE,
     DOC_TASK,
     MANIFEST_FILE,
@@ -105,24 +116,43 @@ def _represent_function(dumper: yaml.SafeDumper, name: Function) -> yaml.ScalarN
 _Dumper.add_representer(Function, _represent_function)
 
 
+def needs_judge(task: Task) -> bool:
+    """Whether every item of the task is free text (open or describe) that only an LLM judge
+    scores: in lmms-eval, which has none, all its metrics would be null."""
+    items = [sample.item for sample in task.samples() if isinstance(sample.item, QAItem)]
+    return bool(items) and all(item.type in JUDGED_TYPES for item in items)
+
+
+def judge_note(task: str) -> str:
+    """Why a task that needs a judge is not exported, and what to do instead."""
+    return (
+        f"needs an LLM judge, which lmms-eval lacks: run it with `fiqabench eval --model M "
+        f"--task {task} --judge J`, or score saved answers with "
+        f"`fiqabench score --task {task} --predictions P --judge J`"
+    )
+
+
 def export_lmms_eval(
-    tasks: Sequence[Task], out: Path, *, include_paths: Sequence[Path] = (), seed: int = 0
+    tasks: Sequence[Task], out: Path, *, include_paths: Sequence[Path] = ()
 ) -> ExportManifest:
     """Write the task folder; a folder holding an earlier export has that export replaced.
 
     Everything is rendered before anything is written, so a failing task leaves the folder as
-    it was.
+    it was. A task that needs an LLM judge (needs_judge) is refused.
     """
     if not tasks:
         raise UserError("no task to export")
     if GROUP in (task.name for task in tasks):
         raise UserError(f"a task named '{GROUP}' would overwrite the group file {GROUP}.yaml")
+    for task in tasks:
+        if needs_judge(task):
+            raise UserError(f"task '{task.name}' {judge_note(task.name)}")
     previous = _previous_export(out)
     taken = set(HOOKS)
     files: dict[str, str] = {}
     exported: dict[str, ExportedTask] = {}
     for task in tasks:
-        exported[task.name] = _exported_task(task, seed, taken)
+        exported[task.name] = _exported_task(task, taken)
         files[f"{task.name}.yaml"] = _task_yaml(task, exported[task.name])
         files[exported[task.name].data_file] = _documents(task)
     files[f"{GROUP}.yaml"] = _group_yaml(exported)
@@ -131,7 +161,7 @@ def export_lmms_eval(
         fiqabench_version=fiqabench.__version__,
         group=GROUP,
         include_paths=[str(path.resolve()) for path in include_paths],
-        seed=seed,
+        seed=AGGREGATE_SEED,
         tasks=exported,
         files=[*files, MANIFEST_FILE],
     )
@@ -161,11 +191,11 @@ def _previous_export(out: Path) -> list[str]:
     return []
 
 
-def _exported_task(task: Task, seed: int, taken: set[str]) -> ExportedTask:
+def _exported_task(task: Task, taken: set[str]) -> ExportedTask:
     samples = task.samples()
     if not samples:
         raise UserError(f"task '{task.name}' has no samples", path=task.loaded.path)
-    metrics = metric_names(task.name, reported_numbers(task, seed))
+    metrics = metric_names(task.name, reported_numbers(task))
     return ExportedTask(
         name=task.name,
         lmms_task=f"{TASK_PREFIX}{task.name}",
@@ -184,14 +214,14 @@ def _documents(task: Task) -> str:
     return "".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in documents)
 
 
-def reported_numbers(task: Task, seed: int) -> list[NumberPath]:
+def reported_numbers(task: Task) -> list[NumberPath]:
     """Every number the task reports when each sample gets an answer of the expected form.
 
     The chance baseline gives those answers, so each metric whose value depends on answers being
     parsed is present; a real run that lacks one reads None for it.
     """
     identity = ModelIdentity(alias="export-probe", runner="random", model_id="random")
-    runner = RandomRunner(identity, seed=seed)
+    runner = RandomRunner(identity, seed=AGGREGATE_SEED)
     records: list[Record] = []
     for sample in task.samples():
         if sample.error is not None:
@@ -206,7 +236,7 @@ def reported_numbers(task: Task, seed: int) -> list[NumberPath]:
             answer_space=task.answer_space(sample),
         )
         records.append(score_response(task, sample, Response(text=runner.answer(request))))
-    return number_paths(task.aggregate(records, seed))
+    return number_paths(task.aggregate(records, AGGREGATE_SEED))
 
 
 def _task_yaml(task: Task, exported: ExportedTask) -> str:

@@ -19,6 +19,9 @@ SCHEMA: Literal["fiqabench.lmms-export/1"] = "fiqabench.lmms-export/1"
 # The fields of every exported document (one dataset row per fiqabench sample).
 DOC_TASK = "fiqabench_task"
 DOC_SAMPLE = "sample_id"
+# The seed of the tasks' aggregates. Only confidence intervals depend on it, and those are not
+# exported, so it is fixed rather than an option; 0 is also `fiqabench score`'s default.
+AGGREGATE_SEED = 0
 
 
 class ExportedTask(BaseModel):
@@ -39,7 +42,7 @@ class ExportManifest(BaseModel):
     fiqabench_version: str
     group: str
     include_paths: list[str]
-    seed: int
+    seed: int = Field(description="the seed the hooks aggregate with: AGGREGATE_SEED")
     tasks: dict[str, ExportedTask]
     files: list[str] = Field(description="every file the export wrote, relative to its folder")
 

@@ -16,6 +16,7 @@ from fiqabench.benchmark.images import file_sha256
 from fiqabench.benchmark.results import atomic_write_text, read_jsonl
 from fiqabench.benchmark.schema import ModelIdentity
 from fiqabench.errors import UserError, describe_validation_error
+from fiqabench.judges.judging import mean_valid
 from fiqabench.judges.llm import JUDGE_SCORES, OPEN_TEMPLATE, JudgeCall, LLMJudge, parse_judge_score
 
 CALIBRATION_LABELS = Path(__file__).parent / "calibration" / "mini-open.jsonl"
@@ -94,8 +95,7 @@ def judge_agreement(
     for item, rounds in zip(items, replies, strict=True):
         failed = next((r.error for r in rounds if not r.ok), None)
         scores = [parse_judge_score(r.text or "") if r.ok else None for r in rounds]
-        valid = [s for s in scores if s is not None]
-        mean = sum(valid) / len(valid) if valid and failed is None else None
+        mean = mean_valid(scores) if failed is None else None
         judge_label = math.floor(mean + 0.5) if mean is not None else None
         verdicts.append(
             ItemVerdict(

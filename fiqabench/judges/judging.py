@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
-from fiqabench.benchmark.results import TaskResults
+from fiqabench.benchmark.results import JudgeInfo, TaskResults
 from fiqabench.benchmark.schema import DESCRIBE_CRITERIA, JUDGED_TYPES, QAItem, Record, Response
 from fiqabench.judges import rules
 from fiqabench.judges.llm import (
@@ -41,7 +41,11 @@ JUDGED = "llm-judge"
 JUDGE_UNPARSEABLE = "llm-judge-unparseable"
 EXTRACTED = "llm-extractor"
 EXTRACTOR_NONE = "llm-extractor-none"
-JUDGE_STAGES = frozenset({JUDGED, JUDGE_UNPARSEABLE, EXTRACTED, EXTRACTOR_NONE})
+JUDGE_ROLE_STAGES = {
+    "judge": frozenset({JUDGED, JUDGE_UNPARSEABLE}),
+    "extractor": frozenset({EXTRACTED, EXTRACTOR_NONE}),
+}
+JUDGE_STAGES = JUDGE_ROLE_STAGES["judge"] | JUDGE_ROLE_STAGES["extractor"]
 _NONE_REPLIES = frozenset({"none", "none.", '"none"', "n/a"})
 
 
@@ -77,7 +81,7 @@ class Judging:
         infos = [info for info in found if info is not None]
         if infos:
             entry.judges = infos
-            entry.judge = "+".join([entry.judge, *(f"{i.role}={i.model.alias}" for i in infos)])
+            entry.judge = judged_name(entry.judge, infos)
 
     def _judge(self, task: str, records: list[Record], items: dict[str, Any]) -> list[Record]:
         assert self.judge is not None
@@ -125,6 +129,19 @@ class Judging:
         return results
 
 
+def judged_name(rules: str, infos: Sequence[JudgeInfo]) -> str:
+    """A result entry's `judge`: the rule set, then each model that scored, by role."""
+    return "+".join([rules, *(f"{info.role}={info.model.alias}" for info in infos)])
+
+
+def needs_role(record: Record, role: str) -> bool:
+    """Whether a record is one the judge (or extractor) of its run should have read, and it
+    has not: free text still unscored, or a closed answer the rules could not parse."""
+    if role == "judge":
+        return record.status == "unscored" and record.parse_stage is None
+    return record.status == "parse_fail" and record.parse_stage not in JUDGE_STAGES
+
+
 def _judgeable(record: Record, item: Any) -> bool:
     return (
         isinstance(item, QAItem)
@@ -162,7 +179,7 @@ def _judged(
         return _with(record, status="error", error=message, parse_stage=JUDGED, score=None)
     texts = [[r.text or "" for r in rounds] for rounds in replies]
     scores = [[parse_judge_score(text) for text in rounds] for rounds in texts]
-    means = [_mean_valid(rounds) for rounds in scores]
+    means = [mean_valid(rounds) for rounds in scores]
     if item.type == "open":
         parsed: dict[str, Any] = {"judge_scores": scores[0], "judge_replies": texts[0]}
     else:
@@ -179,7 +196,7 @@ def _judged(
     return _with(record, status="ok", parse_stage=JUDGED, parsed=parsed, score=score)
 
 
-def _mean_valid(scores: Sequence[int | None]) -> float | None:
+def mean_valid(scores: Sequence[int | None]) -> float | None:
     valid = [s for s in scores if s is not None]
     return fmean(valid) if valid else None
 
@@ -188,9 +205,11 @@ def _extracted(record: Record, item: QAItem, reply: Response, extractor: str) ->
     if not reply.ok:
         message = f"extractor {extractor}: call failed: {reply.error}"
         return _with(record, status="error", error=message, parse_stage=EXTRACTED)
-    text = rules.strip_think(reply.text or "").strip()
+    said = reply.text or ""
+    text = rules.strip_think(said).strip()
+    none = _with(record, parse_stage=EXTRACTOR_NONE, extractor_reply=said)
     if text.lower() in _NONE_REPLIES:
-        return _with(record, parse_stage=EXTRACTOR_NONE)
+        return none
     options = item.options or []
     if item.type == "single":
         parsed = rules.parse_single(text, options)
@@ -199,14 +218,52 @@ def _extracted(record: Record, item: QAItem, reply: Response, extractor: str) ->
     else:
         parsed = rules.parse_tf(text)
     if not parsed.ok:
-        return _with(record, parse_stage=EXTRACTOR_NONE)
+        return none
     return _with(
         record,
         status="ok",
         parse_stage=EXTRACTED,
         parsed=parsed.value,
         correct=parsed.value == expected_answer(item),
+        extractor_reply=said,
     )
+
+
+def replay_verdict(rescored: Record, saved: Record, item: QAItem) -> Record:
+    """The verdict the judge or extractor replies stored in `saved` give, with no model call.
+
+    `rescored` is the same response scored again by the rules. A stored verdict is never taken
+    on trust: it is recomputed from the replies, so a record whose verdict does not follow from
+    them (or that has none) comes out unscored or a parse failure. Failed judge calls stay errors.
+    """
+    if saved.status == "error":
+        return saved
+    if saved.parse_stage in (EXTRACTED, EXTRACTOR_NONE) and item.type not in JUDGED_TYPES:
+        reply = Response(text=saved.extractor_reply or "")
+        return _extracted(rescored, item, reply, "stored")
+    if saved.parse_stage in (JUDGED, JUDGE_UNPARSEABLE) and item.type in JUDGED_TYPES:
+        replies = _stored_replies(saved.parsed, item)
+        if replies is None:
+            return _with(rescored, parse_stage=JUDGE_UNPARSEABLE, parsed=None, score=None)
+        responses = [[Response(text=text) for text in rounds] for rounds in replies]
+        return _judged(rescored, item, responses, "stored")
+    return rescored
+
+
+def _stored_replies(parsed: Any, item: QAItem) -> list[list[str]] | None:
+    """Each judge call's replies as `_judged` stored them, or None when they are not there."""
+    replies = parsed.get("judge_replies") if isinstance(parsed, dict) else None
+    if item.type == "describe":
+        if not isinstance(replies, dict):
+            return None
+        replies = [replies.get(criterion) for criterion in DESCRIBE_CRITERIA]
+    else:
+        replies = [replies]
+    valid = all(
+        isinstance(rounds, list) and rounds and all(isinstance(t, str) for t in rounds)
+        for rounds in replies
+    )
+    return replies if valid else None
 
 
 def _with(record: Record, **changes: Any) -> Record:

@@ -43,12 +43,13 @@ def parse_judge_score(reply: str) -> int | None:
     text = strip_think(reply)
     found = {match.group(1) for match in _SCORE.finditer(text)}
     if not found:
-        bare = text.strip().strip("*.`'\" ")
-        found = {bare} if bare.isdigit() else set()
-    if len(found) != 1:
+        bare = text.strip().strip("*`'\" ").rstrip(".")
+        found = {bare} if re.fullmatch(r"\d+(?:\.\d+)?", bare) else set()
+    values = {float(number) for number in found}  # "2" and "2.0" are one score
+    if len(values) != 1:
         return None
-    value = found.pop()
-    return int(value) if value in {str(s) for s in JUDGE_SCORES} else None
+    value = values.pop()
+    return int(value) if value.is_integer() and int(value) in JUDGE_SCORES else None
 
 
 @dataclass(frozen=True)

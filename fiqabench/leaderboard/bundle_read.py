@@ -266,6 +266,9 @@ def parse_json(data: bytes | str, member: str, fail: Fail, line: int | None = No
         raise fail(f"{where}: malformed JSON: {exc.msg}") from None
     except RecursionError:
         raise fail(f"{member}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit limit
+        where = f"{member}:{line}" if line is not None else member
+        raise fail(f"{where}: unreadable JSON: {exc}") from None
 
 
 def _read_listed(

@@ -1,7 +1,9 @@
-"""Thumbnails for submission bundles: made from a run's task images, checked and re-encoded on read.
+"""Thumbnails of samples: made from the task images on this machine, checked and re-encoded on read.
 
-The leaderboard site shows each sample beside a small picture of its (first) image; bundles
-carry these so that the site needs neither the datasets nor paths into them.
+The leaderboard site shows each sample beside a small picture of its (first) image. Bundles
+carry these so that the site needs neither the datasets nor paths into them; run folders carry
+none, so the site makes theirs here, the same way `submit pack` does. The task samples read for
+this (LocalTasks) also give the site its question texts.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from fiqabench.benchmark.images import load_rgb
+from fiqabench.benchmark.results import RunManifest
 from fiqabench.benchmark.schema import Record
 from fiqabench.errors import UserError
+from fiqabench.tasks.base import Sample
 from fiqabench.tasks.registry import TaskRegistry
 
 THUMB_MAX_SIDE = 160
@@ -74,48 +78,85 @@ def clean_thumbnail(data: bytes) -> bytes:
     return _encode(pixels)
 
 
+class LocalTasks:
+    """Samples of the tasks a registry knows, by id, read once per task and shared by all runs.
+
+    Records carry answers, not questions or image paths: both come from here, and only when
+    the task's spec file is the one the run used (same sha256 as in its manifest), so that a
+    changed task never lends a run the wrong question or image.
+    """
+
+    def __init__(self, registry: TaskRegistry | None):
+        self.registry = registry
+        self._samples: dict[str, dict[str, Sample] | None] = {}
+
+    def samples(self, task: str, manifest: RunManifest | None = None) -> dict[str, Sample] | None:
+        """The task's samples by id, or None when the task, its data or its spec differ here."""
+        if self.registry is None or task not in self.registry.specs:
+            return None
+        if manifest is not None:
+            ran = next((t for t in manifest.tasks if t.name == task), None)
+            if ran is not None and ran.spec_sha256 != self.registry.specs[task].sha256:
+                return None
+        if task not in self._samples:
+            self._samples[task] = self._load(task)
+        return self._samples[task]
+
+    def _load(self, task: str) -> dict[str, Sample] | None:
+        assert self.registry is not None
+        try:
+            loaded = self.registry.get(task)
+            if not loaded.data_available():
+                return None
+            return {sample.id: sample for sample in loaded.samples()}
+        except UserError:
+            return None  # unreadable data: no questions or thumbnails, the records alone
+
+
+class LocalThumbnails:
+    """Thumbnails of records' samples from their first image, each image encoded once however
+    many records or runs share it; at most `max_images` distinct images when given."""
+
+    def __init__(self, tasks: LocalTasks, max_images: int | None = None):
+        self.tasks = tasks
+        self.max_images = max_images
+        self._by_path: dict[Path, bytes | None] = {}
+
+    def for_records(
+        self, records: Iterable[Record], manifest: RunManifest | None = None
+    ) -> dict[str, bytes]:
+        """Thumbnails by `thumbnail_key`, in record order; `manifest` as for LocalTasks.samples.
+
+        A sample whose task, data or image is unavailable (or whose input failed) gets none.
+        """
+        thumbnails: dict[str, bytes] = {}
+        for record in records:
+            samples = self.tasks.samples(record.task, manifest)
+            sample = samples.get(record.sample_id) if samples else None
+            if sample is None or sample.error is not None or not sample.images:
+                continue
+            data = self._thumbnail(sample.images[0])
+            if data is not None:
+                thumbnails[thumbnail_key(record.task, record.sample_id)] = data
+        return thumbnails
+
+    def _thumbnail(self, path: Path) -> bytes | None:
+        if path not in self._by_path:
+            if self.max_images is not None and len(self._by_path) >= self.max_images:
+                return None
+            try:
+                self._by_path[path] = make_thumbnail(path)
+            except UserError:
+                self._by_path[path] = None  # a bad image: the sample shows no thumbnail
+        return self._by_path[path]
+
+
 def collect_thumbnails(
     registry: TaskRegistry, records: Iterable[Record], max_images: int
 ) -> dict[str, bytes]:
-    """Thumbnails of the records' samples by `thumbnail_key`, from the tasks' own data.
+    """Thumbnails of a run's records for its bundle, from the tasks' own data.
 
-    A sample whose task, data or image is unavailable gets none. At most `max_images` distinct
-    images are used, in record order, so that huge runs still make bundles of bounded size.
+    At most `max_images` distinct images are used, in record order, so that huge runs still
+    make bundles of bounded size.
     """
-    wanted: dict[str, list[str]] = {}
-    for record in records:
-        wanted.setdefault(record.task, []).append(record.sample_id)
-    made: dict[Path, bytes | None] = {}
-    thumbnails: dict[str, bytes] = {}
-    for task_name, sample_ids in wanted.items():
-        images = _first_images(registry, task_name)
-        for sample_id in sample_ids:
-            path = images.get(sample_id)
-            if path is None:
-                continue
-            if path not in made:
-                if len(made) >= max_images:
-                    continue
-                made[path] = _thumbnail_or_none(path)
-            thumbnail = made[path]
-            if thumbnail is not None:
-                thumbnails[thumbnail_key(task_name, sample_id)] = thumbnail
-    return thumbnails
-
-
-def _first_images(registry: TaskRegistry, task_name: str) -> dict[str, Path]:
-    try:
-        task = registry.get(task_name)
-        if not task.data_available():
-            return {}
-        samples = task.samples()
-    except UserError:
-        return {}
-    return {s.id: s.images[0] for s in samples if s.error is None and s.images}
-
-
-def _thumbnail_or_none(path: Path) -> bytes | None:
-    try:
-        return make_thumbnail(path)
-    except UserError:
-        return None
+    return LocalThumbnails(LocalTasks(registry), max_images).for_records(records)

@@ -23,7 +23,7 @@ from fiqabench.benchmark.results import TaskResults
 from fiqabench.benchmark.schema import Record
 from fiqabench.errors import UserError
 from fiqabench.leaderboard import plots
-from fiqabench.leaderboard.bundle_thumbs import thumbnail_key
+from fiqabench.leaderboard.bundle_thumbs import LocalTasks, thumbnail_key
 from fiqabench.leaderboard.render import STATIC, render_page
 from fiqabench.leaderboard.site_metrics import HEADLINE, ProtocolKey, main_metrics, metric_info
 from fiqabench.leaderboard.site_model import (
@@ -44,7 +44,6 @@ from fiqabench.leaderboard.site_tables import (
     metric_cell,
     overall_table,
 )
-from fiqabench.leaderboard.site_tasks import LocalTasks
 from fiqabench.leaderboard.site_thumbs import ThumbnailWriter
 from fiqabench.leaderboard.submission import Submission
 
@@ -60,7 +59,6 @@ class SiteReport:
     files: int
     bytes: int
     thumbnails: int
-    rejected_thumbnails: int  # thumbnails that were not JPEG data, left out
 
 
 class _Writer:
@@ -104,7 +102,6 @@ def build_site(
         files=len(files),
         bytes=sum(path.stat().st_size for path in files),
         thumbnails=len(thumbs.names),
-        rejected_thumbnails=thumbs.rejected,
     )
 
 
@@ -153,6 +150,7 @@ def _index_context(board: Leaderboard) -> dict[str, Any]:
             m.name,
             m.submission.results.manifest.model.model_id,
             m.submission.results.manifest.model.revision or "—",
+            _coverage(m.submission.results.manifest.limit),
             m.page,
         )
         for m in board.models
@@ -170,6 +168,11 @@ def _index_context(board: Leaderboard) -> dict[str, Any]:
         "radar": radar,
         "board": board,
     }
+
+
+def _coverage(limit: int | None) -> str:
+    """Which samples a run covers: a --limit run is a subset, not comparable to a full one."""
+    return "all" if limit is None else f"first {limit}"
 
 
 def _overall_cell(model: ModelView, entry: EntryView, metric: str) -> Cell:

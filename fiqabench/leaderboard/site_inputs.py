@@ -14,7 +14,7 @@ from pathlib import Path
 from fiqabench.benchmark.results import RESULTS_FILE, SAMPLES_FILE, read_results, read_samples
 from fiqabench.errors import UserError
 from fiqabench.leaderboard.bundle import load_submissions
-from fiqabench.leaderboard.site_thumbs import LocalThumbnails
+from fiqabench.leaderboard.bundle_thumbs import LocalThumbnails
 from fiqabench.leaderboard.submission import Submission
 
 

@@ -156,10 +156,6 @@ def main_metrics(kind: Kind, entries: Sequence[TaskResults]) -> list[str]:
     return chosen
 
 
-def is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def format_value(value: float | int | None, percent: bool) -> str:
     """A metric for people: percentages with one decimal, others with 3 significant digits."""
     if value is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fiqabench.benchmark.schema import QAItem, Record
+from fiqabench.judges.judging import EXTRACTED, EXTRACTOR_NONE, JUDGE_UNPARSEABLE, JUDGED
 from fiqabench.tasks.base import Sample
 
 PAGE_SIZE = 200  # records per browser page: a page stays well under a megabyte
@@ -46,10 +47,14 @@ def verdict(record: Record) -> Verdict:
     if record.status == "error":
         return Verdict("error", "error (not counted as wrong)")
     if record.status == "parse_fail":
+        if record.parse_stage == EXTRACTOR_NONE:
+            return Verdict("unparsed", "unparsed (LLM extractor found no answer)")
         return Verdict("unparsed", "unparsed")
     if record.status == "unscored":
+        if record.parse_stage == JUDGE_UNPARSEABLE:  # judged, but no round gave a valid score
+            return Verdict("unscored", "judge gave no valid score")
         return Verdict("unscored", "unscored (needs a judge)")
-    judged = record.parse_stage == "llm-judge"
+    judged = record.parse_stage == JUDGED
     parts: list[str] = []
     kind = "scored"
     if record.correct is not None:
@@ -57,7 +62,10 @@ def verdict(record: Record) -> Verdict:
         parts.append(kind)
     if record.score is not None:
         parts.append(f"{'judge score' if judged else 'score'} {_number(record.score)}")
-    return Verdict(kind, " · ".join(parts) or "ok")
+    text = " · ".join(parts) or "ok"
+    if record.parse_stage == EXTRACTED:  # the rules could not read it; the extractor did
+        text += " (read by LLM extractor)"
+    return Verdict(kind, text)
 
 
 def _cut(text: str) -> tuple[str, int]:

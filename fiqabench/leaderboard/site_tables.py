@@ -164,15 +164,17 @@ def breakdown_table(rows: Sequence[Row], key: str, context: str) -> Table | None
 
 
 def overall_table(
-    models: Sequence[tuple[str, str, str, str]],
+    models: Sequence[tuple[str, str, str, str, str]],
     columns: Sequence[tuple[str, str]],
     cells: Sequence[Sequence[Cell]],
 ) -> Table:
-    """Models down (name, model id, revision, link), the headline metric of each entry across."""
+    """Models down (name, model id, revision, samples covered, link), the headline metric of
+    each entry across."""
     header = [
         Column("model", "text"),
         Column("model id", "text"),
         Column("revision", "text"),
+        Column("samples", "text"),
     ]
     header += [
         Column(
@@ -183,8 +185,7 @@ def overall_table(
         for entry, metric in columns
     ]
     table = Table(columns=header)
-    for (name, model_id, revision, href), metric_cells in zip(models, cells, strict=True):
-        table.rows.append(
-            [text_cell(name, href), text_cell(model_id), text_cell(revision), *metric_cells]
-        )
+    for (name, model_id, revision, covered, href), metric_cells in zip(models, cells, strict=True):
+        text = [text_cell(name, href), text_cell(model_id), text_cell(revision), text_cell(covered)]
+        table.rows.append([*text, *metric_cells])
     return table

@@ -19,10 +19,12 @@ from typing import Any
 from pydantic import ValidationError
 
 import fiqabench
-from fiqabench.benchmark.rescore import rescore_run
+from fiqabench.benchmark.pipeline import DEFAULT_MAX_ERROR_RATE
+from fiqabench.benchmark.rescore import rescore_run, task_as_run
 from fiqabench.benchmark.results import ResultsFile, write_results, write_samples
 from fiqabench.benchmark.schema import Record
 from fiqabench.errors import UserError, describe_validation_error
+from fiqabench.judges.judging import JUDGE_ROLE_STAGES
 from fiqabench.leaderboard.bundle_read import (
     DEFAULT_LIMITS,
     RESULTS_MEMBER,
@@ -154,6 +156,7 @@ def _validate(path: Path, registry: TaskRegistry, limits: BundleLimits) -> Valid
     del record_documents  # the raw lines were needed for the text rules only
     problems = problems or _consistency_problems(results, records, contents.manifest.thumbnails)
     problems = problems or _task_problems(results, registry)
+    problems = problems or _coverage_problems(results, [r for _, r in records], registry)
     made_with = contents.manifest.fiqabench_version
     if problems:
         return ValidationReport(
@@ -274,6 +277,49 @@ def _task_problems(results: ResultsFile, registry: TaskRegistry) -> list[str]:
                 f"(run `{task.spec.prepare or 'see its spec'}`)"
             )
     return problems
+
+
+def _coverage_problems(
+    results: ResultsFile, records: list[Record], registry: TaskRegistry
+) -> list[str]:
+    """What would let a submission look better than its model: samples left out (a --limit
+    run must hold exactly the first N), wrong answers turned into errors, or verdicts credited
+    to a judge the results do not name."""
+    problems = []
+    limit = results.manifest.limit  # a --limit run must hold the first N samples, no others
+    for entry in results.manifest.tasks:
+        wanted = {sample.id for sample in task_as_run(registry, entry).samples()[:limit]}
+        got = {r.sample_id for r in records if r.task == entry.name}
+        if got != wanted:
+            missing, extra = sorted(wanted - got), sorted(got - wanted)
+            problems.append(
+                f"{SAMPLES_MEMBER}: task '{entry.name}' has {len(missing)} samples missing "
+                f"{shown_ids(missing)} and {len(extra)} not in its data {shown_ids(extra)}"
+            )
+    errors = sum(r.status == "error" for r in records)
+    if records and errors / len(records) > DEFAULT_MAX_ERROR_RATE:
+        problems.append(
+            f"{SAMPLES_MEMBER}: {errors} of {len(records)} samples are errors (more than "
+            f"{DEFAULT_MAX_ERROR_RATE:.0%}): run `fiqabench eval` again to retry them"
+        )
+    for task in {r.task for r in records}:
+        entries = [e for e in results.results.values() if e.task == task]
+        roles = {info.role for entry in entries for info in entry.judges}
+        stages = {r.parse_stage for r in records if r.task == task}
+        for role, role_stages in JUDGE_ROLE_STAGES.items():
+            if stages & role_stages and role not in roles:
+                problems.append(
+                    f"{RESULTS_MEMBER}: task '{task}' has records decided by an LLM {role} "
+                    "but its results name none"
+                )
+    return problems
+
+
+def shown_ids(ids: list[str], most: int = 3) -> str:
+    if not ids:
+        return ""
+    more = f", … ({len(ids) - most} more)" if len(ids) > most else ""
+    return "(" + ", ".join(ids[:most]) + more + ")"
 
 
 def _rescore(

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-REL_TOL = 1e-9
-ABS_TOL = 1e-12
+from fiqabench.benchmark.metrics import numbers_match
 
 
 class _Absent:
@@ -52,7 +51,7 @@ def same(reported: Any, recomputed: Any) -> bool:
     if _number(reported) and _number(recomputed):
         if isinstance(reported, int) and isinstance(recomputed, int):
             return reported == recomputed
-        return math.isclose(reported, recomputed, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+        return numbers_match(reported, recomputed)
     if type(reported) is not type(recomputed):
         return False
     return bool(reported == recomputed)

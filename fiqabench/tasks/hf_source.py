@@ -16,13 +16,14 @@ from pathlib import Path
 MIRROR_ENV = "FIQABENCH_HF_MIRROR"
 OFFLINE_ENVS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+# OWNER/NAME, each starting with a letter or digit (so never "." or ".."), as the hub has them.
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
 def mirrored_copy(hub_id: str) -> Path | None:
     """The mirror's copy of `hub_id`, when a mirror is set and holds one."""
     root = os.environ.get(MIRROR_ENV, "").strip()
-    if not root or not _HUB_ID.fullmatch(hub_id) or ".." in hub_id.split("/"):
+    if not root or not HUB_ID.fullmatch(hub_id):
         return None
     copy = Path(root).expanduser() / hub_id
     return copy.resolve() if copy.is_dir() else None

@@ -200,15 +200,25 @@ def _judge_scores(records: list[Record]) -> NDArray[np.float64]:
 
 def _describe_metrics(records: list[Record], seed: int, values: Metrics, ci95: Intervals) -> None:
     """Q-Bench A2 style: each criterion's mean on 0-2, and their sum on 0-6."""
-    judged = [r.parsed["criteria"] for r in records if r.status == "ok" and r.parsed]
+    judged = _criteria(records)
     for criterion in DESCRIBE_CRITERIA:
         column = np.array([c[criterion] for c in judged], dtype=float)
         name = f"describe_{criterion}"
         values[name] = float(column.mean()) if judged else None
         ci95[name] = metrics.bootstrap_mean_ci(column, seed=seed) if judged else None
-    totals = np.array([sum(c[k] for k in DESCRIBE_CRITERIA) for c in judged], dtype=float)
+    totals = _describe_totals(records)
     values["describe_score"] = float(totals.mean()) if judged else None
     ci95["describe_score"] = metrics.bootstrap_mean_ci(totals, seed=seed) if judged else None
+
+
+def _criteria(records: list[Record]) -> list[dict[str, float]]:
+    described = [r for r in records if r.meta.get("type") == "describe"]
+    return [r.parsed["criteria"] for r in described if r.status == "ok" and r.parsed]
+
+
+def _describe_totals(records: list[Record]) -> NDArray[np.float64]:
+    """Each judged description's completeness + precision + relevance, on 0-6."""
+    return np.array([sum(c[k] for k in DESCRIBE_CRITERIA) for c in _criteria(records)], dtype=float)
 
 
 def expected_answer(item: QAItem) -> str | tuple[str, ...] | bool:
@@ -233,10 +243,12 @@ def _group_summary(records: list[Record]) -> dict[str, float | int | None]:
     closed = [r for r in records if r.meta.get("type") in CLOSED_TYPES]
     accuracy = _accuracy(closed, seed=0)[0]
     opened = [r for r in records if r.meta.get("type") == "open"]
+    totals = _describe_totals(records)
     summary: dict[str, float | int | None] = {
         "n": len(records),
         "accuracy": accuracy,
         "open_score": float(scores.mean()) if (scores := _judge_scores(opened)).size else None,
+        "describe_score": float(totals.mean()) if totals.size else None,
     }
     summary.update(metrics.status_counts(records))
     return summary
