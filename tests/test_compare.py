@@ -17,7 +17,6 @@ from fiqabench.benchmark.compare import (
     aggregate_draws,
     bootstrap_deltas,
     compare_runs,
-    entry_members,
     load_run,
     pair_records,
     per_sample_metrics,
@@ -692,7 +691,7 @@ def test_entry_members_group_records_as_the_tasks_do(all_tasks_run: Path) -> Non
     for name in ("mini-qa", "mini-fiqa", "mini-degradation"):
         mine = [r for r in records if r.task == name]
         task = prepared_task(registry, name, mine)
-        members = entry_members(task, mine)
+        members = task.entry_members(mine)
         for entry, result in task.aggregate(mine, seed=0).items():
             total = result.counts.get("total", len(mine))  # the cross-prompt entry: all
             assert len(members[entry]) == total, entry

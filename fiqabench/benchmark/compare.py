@@ -208,20 +208,6 @@ def pair_records(base: Mapping[str, Record], candidate: Mapping[str, Record]) ->
     )
 
 
-def entry_members(task: Task, records: Sequence[Record]) -> dict[str, list[int]]:
-    """Indices of the records each result entry of `task` is computed from, as its `aggregate`
-    groups them: a scalar task has an entry per prompt variant and a cross-prompt entry that
-    draws on all of them (tasks/scalar.py); other kinds have one entry."""
-    everything = list(range(len(records)))
-    if not isinstance(task, ScalarTask):
-        return {task.name: everything}
-    members: dict[str, list[int]] = defaultdict(list)
-    for index, record in enumerate(records):
-        members[f"{task.name}:{record.meta.get('variant', '')}"].append(index)
-    members[f"{task.name}:consistency"] = everything
-    return dict(members)
-
-
 def prepared_task(registry: TaskRegistry, name: str, records: Sequence[Record]) -> Task:
     """The task as compare needs it: the prompt variants the runs used, and no inner bootstrap
     (its CIs would be recomputed, and thrown away, on every resample)."""
@@ -630,8 +616,8 @@ def compare_task(
     entry the base has successful samples of and no sample succeeded in both runs; and warnings
     for entries the shared records no longer produce."""
     listed = [name for name in base_results if name in candidate_results]
-    shared, present = entry_members(task, paired.base), entry_members(task, paired.present_base)
-    successes = entry_members(task, paired.base_successes)
+    shared, present = task.entry_members(paired.base), task.entry_members(paired.present_base)
+    successes = task.entry_members(paired.base_successes)
     lost = {
         name: _lost_reason(
             name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,11 @@ class Task(ABC):
     @abstractmethod
     def aggregate(self, records: list[Record], seed: int) -> dict[str, TaskResult]:
         """Result entries by name: the task's name, or `task:part` for a task with parts."""
+
+    def entry_members(self, records: Sequence[Record]) -> dict[str, list[int]]:
+        """Indices of the records each result entry is computed from, as `aggregate` groups
+        them; one entry over all records unless a task has parts."""
+        return {self.name: list(range(len(records)))}
 
     @abstractmethod
     def template_hashes(self) -> dict[str, str]: ...

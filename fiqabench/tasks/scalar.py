@@ -304,6 +304,14 @@ class ScalarTask(Task):
             entries[f"{self.name}:consistency"] = _cross_prompt_result(scored)
         return entries
 
+    def entry_members(self, records: Sequence[Record]) -> dict[str, list[int]]:
+        """An entry per prompt variant, and the cross-prompt entry drawing on all of them."""
+        members: dict[str, list[int]] = {}
+        for index, record in enumerate(records):
+            members.setdefault(f"{self.name}:{record.meta.get('variant', '')}", []).append(index)
+        members[f"{self.name}:consistency"] = list(range(len(records)))
+        return members
+
     def _variant_result(self, variant: Variant, records: list[Record], seed: int) -> TaskResult:
         counts = status_counts(records)
         counts["total"] = len(records)
